@@ -1,0 +1,1 @@
+"""Thin adapters from a potential to simulation engines (ASE, OpenMM)."""

@@ -1,0 +1,109 @@
+"""ASE calculator for eqff potentials (in memory, checkpoint or exported file).
+
+The neighbour list is built with vesin at ``cutoff + skin`` and reused until an atom has moved
+more than ``skin / 2`` (or the cell, pbc or atoms change); each step keeps only the pairs
+inside the cutoff, so the model sees exactly the same graph as without a skin.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from eqff.data import keys
+from eqff.data.neighbors import neighbor_list
+from eqff.errors import UnknownElementError
+from eqff.models.io import copy_potential
+from eqff.models.potential import Potential
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class EqffCalculator(Calculator):
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
+
+    def __init__(self, model: Union[torch.nn.Module, str, os.PathLike], device: str = "cpu",
+                 dtype: str = "float32", skin: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if isinstance(model, (str, os.PathLike)):
+            from eqff.models.io import load_potential
+
+            potential = load_potential(model, map_location=device)
+        elif isinstance(model, Potential):
+            potential = copy_potential(model, dtype=_DTYPES[dtype])  # its own copy, in its own dtype
+        else:
+            potential = model
+        self.potential = potential.to(device=device, dtype=_DTYPES[dtype]).eval()
+        self.device = torch.device(device)
+        self.dtype = _DTYPES[dtype]
+        self.cutoff = float(self.potential.cutoff)
+        self.skin = float(skin)
+        self.known_numbers = set(int(z) for z in self.potential.atomic_numbers.tolist())
+        self._cache: Optional[dict] = None
+        self.neighbor_list_builds = 0
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        want_stress = "stress" in properties
+        if want_stress and not atoms.pbc.all():
+            raise PropertyNotImplementedError("stress needs a cell periodic in all three directions")
+        unknown = sorted(set(int(z) for z in atoms.numbers) - self.known_numbers)
+        if unknown:
+            raise UnknownElementError(
+                f"atoms {np.flatnonzero(np.isin(atoms.numbers, unknown))[:10].tolist()} are elements {unknown}, "
+                f"which this model does not know (it knows {sorted(self.known_numbers)})"
+            )
+        edge_index, shifts = self._neighbors(atoms)
+        n = len(atoms)
+        tensor = lambda a, dtype=self.dtype: torch.as_tensor(a, dtype=dtype, device=self.device)
+        data = {
+            keys.POSITIONS: tensor(atoms.positions),
+            keys.ATOMIC_NUMBERS: tensor(atoms.numbers, torch.long),
+            keys.BATCH: torch.zeros(n, dtype=torch.long, device=self.device),
+            keys.CELL: tensor(atoms.cell.array).reshape(1, 3, 3),
+            keys.PBC: tensor(atoms.pbc, torch.bool).reshape(1, 3),
+            keys.EDGE_INDEX: tensor(edge_index, torch.long),
+            keys.CELL_SHIFTS: tensor(shifts),
+        }
+        out = self.potential(data, compute_forces=True, compute_stress=want_stress)
+        energy = out[keys.ENERGY][0].item()
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": out[keys.FORCES].detach().cpu().double().numpy(),
+            "energies": out[keys.ATOMIC_ENERGIES].detach().cpu().double().numpy(),
+        }
+        if want_stress:
+            stress = out[keys.STRESS][0].detach().cpu().double().numpy()
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+
+    def _neighbors(self, atoms) -> tuple[np.ndarray, np.ndarray]:
+        positions = atoms.positions
+        cell = atoms.cell.array
+        cache = self._cache
+        stale = (
+            cache is None
+            or len(positions) != len(cache["positions"])
+            or not np.array_equal(atoms.numbers, cache["numbers"])
+            or not np.array_equal(atoms.pbc, cache["pbc"])
+            or not np.array_equal(cell, cache["cell"])
+            or np.max(np.sum((positions - cache["positions"]) ** 2, axis=1), initial=0.0) > (0.5 * self.skin) ** 2
+        )
+        if stale:
+            edge_index, shifts = neighbor_list(positions, cell, atoms.pbc, self.cutoff + self.skin)
+            cache = self._cache = {
+                "positions": positions.copy(), "numbers": atoms.numbers.copy(), "pbc": atoms.pbc.copy(),
+                "cell": cell.copy(), "edge_index": edge_index, "offsets": shifts @ cell, "shifts": shifts,
+            }
+            self.neighbor_list_builds += 1
+        edge_index = cache["edge_index"]
+        vectors = positions[edge_index[1]] - positions[edge_index[0]] + cache["offsets"]
+        inside = np.einsum("ij,ij->i", vectors, vectors) < self.cutoff ** 2
+        return edge_index[:, inside], cache["shifts"][inside]

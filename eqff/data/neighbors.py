@@ -1,0 +1,42 @@
+"""Neighbour lists on the host, with vesin (O(N), exact for any periodic cell).
+
+Returns receiver/sender indices and integer cell shifts such that
+``r_ij = x_j - x_i + shift @ cell``; the model recomputes ``r_ij`` inside autograd.
+Works for open, periodic, mixed-periodic and triclinic cells, cells smaller than twice
+the cutoff (several images of one neighbour) and positions outside the cell.
+"""
+from __future__ import annotations
+
+import numpy as np
+import vesin
+
+from eqff.errors import NeighborListError
+
+
+def neighbor_list(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full neighbour list within ``cutoff``: (edge_index [2,E] int64, shifts [E,3] int64)."""
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    cell = np.asarray(cell, dtype=np.float64).reshape(3, 3)
+    pbc = np.asarray(pbc, dtype=bool).reshape(3)
+    if len(positions) == 0:
+        return np.zeros((2, 0), np.int64), np.zeros((0, 3), np.int64)
+    if pbc.any():
+        _check_periodic_cell(cell, pbc)
+    else:
+        cell = np.zeros((3, 3))
+    nl = vesin.NeighborList(cutoff=float(cutoff), full_list=True)
+    i, j, shifts = nl.compute(positions, cell, pbc.tolist(), quantities="ijS")
+    return np.stack([i, j]).astype(np.int64), shifts.astype(np.int64)
+
+
+def _check_periodic_cell(cell: np.ndarray, pbc: np.ndarray) -> None:
+    lengths = np.linalg.norm(cell, axis=1)
+    if np.any(lengths[pbc] < 1e-8):
+        raise NeighborListError(
+            f"cell vector(s) {np.flatnonzero(pbc & (lengths < 1e-8)).tolist()} are zero but "
+            "periodic: give the cell or set pbc=False along those directions"
+        )
+    if pbc.all() and abs(np.linalg.det(cell)) < 1e-8:
+        raise NeighborListError("the periodic cell is singular (zero volume): check the lattice vectors")

@@ -1,0 +1,83 @@
+"""Saving and loading potentials: checkpoints are a state_dict plus a readable config, never a
+pickled module, and load with ``torch.load(weights_only=True)``."""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Union
+
+import torch
+
+from eqff._version import __version__
+from eqff.errors import ModelFileError
+from eqff.models.potential import Potential
+from eqff.models.registry import build_from_config
+
+CHECKPOINT_FORMAT = "eqff-checkpoint-v1"
+
+
+def _is_derived(name: str) -> bool:
+    """Buffers rebuilt exactly from the config (e3nn's Wigner-3j constants): not saved, so
+    a float32 checkpoint loaded in float64 gets float64-exact constants."""
+    return "._w3j_" in name
+
+
+def potential_state(potential: Potential) -> Dict[str, Any]:
+    """The part of a checkpoint that rebuilds the model."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "eqff_version": __version__,
+        "model_config": potential.config(),
+        "model_state": {k: v.detach().cpu() for k, v in potential.state_dict().items() if not _is_derived(k)},
+    }
+
+
+def potential_from_state(state: Dict[str, Any], source: str = "checkpoint",
+                         dtype: Union[str, torch.dtype, None] = None) -> Potential:
+    """Rebuild a potential; ``dtype`` defaults to the dtype of the saved weights."""
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ModelFileError(f"{source}: not an eqff checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+    weights = state["model_state"]
+    if dtype is None:
+        dtype = next(v for v in weights.values() if v.is_floating_point()).dtype
+    try:
+        potential = build_from_config(state["model_config"], dtype=dtype)
+    except Exception as error:
+        raise ModelFileError(f"{source}: its model config cannot be built by eqff {__version__} ({error})") from error
+    missing, unexpected = potential.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not _is_derived(k)]
+    if missing or unexpected:
+        raise ModelFileError(
+            f"{source}: weights do not fit the model config (missing {missing[:5]}, unexpected {unexpected[:5]}); "
+            f"was it written by another eqff version (it says {state.get('eqff_version')})?"
+        )
+    return potential
+
+
+def copy_potential(potential: Potential, dtype: Union[str, torch.dtype, None] = None) -> Potential:
+    """An independent copy, optionally in another dtype, with exact constants
+    (``copy.deepcopy`` fails on e3nn's compiled tensor products)."""
+    return potential_from_state(potential_state(potential), dtype=dtype)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> Dict[str, Any]:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:
+        raise ModelFileError(
+            f"{path}: cannot read it as an eqff checkpoint ({type(error).__name__}: {str(error)[:200]}); "
+            "the file may be truncated or not an eqff file"
+        ) from error
+
+
+def load_potential(path: str | os.PathLike, map_location: str = "cpu") -> torch.nn.Module:
+    """A potential from a checkpoint (``best.pt``/``last.pt``) or an exported TorchScript file."""
+    from eqff.export import is_exported, load_exported
+
+    path = os.fspath(path)
+    if is_exported(path):
+        return load_exported(path, map_location=map_location)
+    return potential_from_state(load_checkpoint(path, map_location), source=path)

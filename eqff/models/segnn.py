@@ -1,0 +1,136 @@
+"""SEGNN (Brandstetter et al. 2022): steerable E(3)-equivariant message passing, as an energy model.
+
+Node features are e3nn irreps (scalars, vectors, rank-2 tensors...). Edges carry spherical
+harmonics Y(r_ij); nodes carry steerable attributes a_i = [1, (1/avg) sum_j u(r_ij) Y(r_ij)].
+
+    message  m_ij = TP_uvu(A h_j, Y(r_ij); w = u(r_ij) R(|r_ij|, c_i, c_j)),   c = C (scalars of h)
+    update   h_i' = S h_i + W_2 Gate(TP_fc(W_1 M_i, a_i))
+
+TP_uvu is a Clebsch-Gordan tensor product whose per-edge path weights come from a radial MLP R
+of the distance and of invariants of both end features (so the message depends non-linearly
+on f_i, f_j and |r_ij|, as SEGNN's message MLP does). "uvu" (depthwise) keeps each channel
+separate, which costs 10-30x less than a fully connected product with per-edge weights
+(DEVELOPERS.md); channels are mixed by the equivariant linear layers A, W around it. The
+gated non-linearity and the tensor product with the node attributes (the steerable MLP of the
+update) act on nodes, after aggregation: on edges they cost ~45x more (a water molecule has ~45
+neighbours in 5 Å) for the same expressive power. The node attribute sum is weighted by the envelope u and divided by a constant
+(not by each atom's count), so it stays smooth at the cutoff. No batch normalisation: one
+structure's energy never depends on the others in the batch. The energy is read out from the
+0e scalars, so it is invariant under rotations and reflections.
+"""
+from typing import Dict, List, Tuple
+
+import torch
+from e3nn import o3
+from e3nn.nn import Gate
+from torch import Tensor, nn
+
+from eqff.models.mpnn import EdgeGeometry, MessagePassing
+from eqff.nn.mlp import mlp
+from eqff.nn.scatter import scatter_sum
+
+
+def hidden_irreps(features: int, lmax: int) -> o3.Irreps:
+    """features x 0e + features/2 x 1o + features/4 x 2e + ... (one parity per l, as in physics)."""
+    return o3.Irreps([(max(features >> l, 1), (l, (-1) ** l)) for l in range(lmax + 1)])
+
+
+def gate_for(irreps_out: o3.Irreps) -> Gate:
+    """Gated non-linearity: SiLU on scalars, sigmoid gates (extra scalars) on l > 0 irreps."""
+    scalars = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l == 0])
+    gated = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l > 0])
+    gates = o3.Irreps(f"{gated.num_irreps}x0e") if gated.num_irreps > 0 else o3.Irreps("")
+    return Gate(
+        scalars, [nn.functional.silu] * len(scalars),
+        gates, [torch.sigmoid] * len(gates),
+        gated,
+    )
+
+
+def depthwise_tensor_product(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed: o3.Irreps) -> Tuple[o3.TensorProduct, o3.Irreps]:
+    """'uvu' product of node features with edge harmonics, keeping outputs whose irrep is in ``allowed``."""
+    allowed_irreps = {ir for _, ir in allowed}
+    outputs: List[Tuple[int, o3.Irrep]] = []
+    instructions = []
+    for i, (mul, ir_in) in enumerate(irreps_in):
+        for j, (_, ir_sh) in enumerate(irreps_sh):
+            for ir_out in ir_in * ir_sh:
+                if ir_out in allowed_irreps:
+                    instructions.append((i, j, len(outputs), "uvu", True))
+                    outputs.append((mul, ir_out))
+    irreps_mid, permutation, _ = o3.Irreps(outputs).sort()
+    instructions = [(i, j, permutation[k], mode, train) for i, j, k, mode, train in instructions]
+    product = o3.TensorProduct(
+        irreps_in, irreps_sh, irreps_mid, instructions, shared_weights=False, internal_weights=False
+    )
+    return product, irreps_mid
+
+
+class SEGNNLayer(MessagePassing):
+    def __init__(self, irreps_in: o3.Irreps, irreps_hidden: o3.Irreps, irreps_sh: o3.Irreps,
+                 irreps_attr: o3.Irreps, num_basis: int, radial_features: int, context_features: int,
+                 avg_num_neighbors: float):
+        super().__init__(avg_num_neighbors)
+        num_scalars = irreps_in.count("0e")
+        self.num_scalars = num_scalars
+        self.linear_sender = o3.Linear(irreps_in, irreps_in)
+        # invariants of f_i and f_j that condition the message weights
+        self.context = nn.Linear(num_scalars, context_features)
+        self.tensor_product, irreps_mid = depthwise_tensor_product(irreps_in, irreps_sh, irreps_hidden)
+        self.radial = mlp([num_basis + 2 * context_features, radial_features, radial_features,
+                           self.tensor_product.weight_numel])
+        self.update_gate = gate_for(irreps_hidden)
+        self.update_linear_in = o3.Linear(irreps_mid, irreps_hidden)
+        self.update_product = o3.FullyConnectedTensorProduct(irreps_hidden, irreps_attr, self.update_gate.irreps_in)
+        self.update_linear_out = o3.Linear(irreps_hidden, irreps_hidden)
+        self.self_connection = o3.Linear(irreps_in, irreps_hidden)
+
+    def message(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
+        senders = graph["senders"]
+        receivers = graph["receivers"]
+        context = self.context(h[:, : self.num_scalars])
+        radial_inputs = torch.cat([graph["edge_basis"], context[receivers], context[senders]], dim=-1)
+        weights = self.radial(radial_inputs) * graph["edge_envelope"].unsqueeze(-1)
+        return self.tensor_product(self.linear_sender(h)[senders], graph["edge_harmonics"], weights)
+
+    def update(self, h: Tensor, aggregated: Tensor, graph: Dict[str, Tensor]) -> Tensor:
+        x = self.update_linear_in(aggregated)
+        x = self.update_gate(self.update_product(x, graph["node_attributes"]))
+        return self.self_connection(h) + self.update_linear_out(x)
+
+
+class SEGNN(nn.Module):
+    def __init__(self, num_elements: int, cutoff: float, features: int = 64, lmax: int = 2,
+                 sh_lmax: int = 2, num_layers: int = 3, num_basis: int = 8, radial_features: int = 64,
+                 context_features: int = 16, envelope_p: int = 6, avg_num_neighbors: float = 10.0):
+        super().__init__()
+        self.num_scalars = features
+        self.inv_avg_num_neighbors = 1.0 / float(avg_num_neighbors)
+        irreps_hidden = hidden_irreps(features, lmax)
+        irreps_sh = o3.Irreps.spherical_harmonics(sh_lmax)
+        irreps_attr = o3.Irreps("1x0e") + irreps_sh
+        self.embedding = nn.Embedding(num_elements, features)
+        self.geometry = EdgeGeometry(cutoff, num_basis, envelope_p)
+        self.harmonics = o3.SphericalHarmonics(irreps_sh, normalize=True, normalization="component")
+        layers = []
+        irreps_in = o3.Irreps(f"{features}x0e")
+        for _ in range(num_layers):
+            layers.append(SEGNNLayer(irreps_in, irreps_hidden, irreps_sh, irreps_attr, num_basis,
+                                     radial_features, context_features, avg_num_neighbors))
+            irreps_in = irreps_hidden
+        self.layers = nn.ModuleList(layers)
+        self.readout = mlp([features, features // 2, 1])
+
+    def forward(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tensor:
+        graph = self.geometry(edge_index, edge_vector)
+        harmonics = self.harmonics(edge_vector)
+        graph["edge_harmonics"] = harmonics
+        num_nodes = species.shape[0]
+        neighbourhood = scatter_sum(harmonics * graph["edge_envelope"].unsqueeze(-1), graph["receivers"], num_nodes)
+        graph["node_attributes"] = torch.cat(
+            [torch.ones_like(neighbourhood[:, :1]), neighbourhood * self.inv_avg_num_neighbors], dim=-1
+        )
+        h = self.embedding(species)
+        for layer in self.layers:
+            h = layer(h, graph)
+        return self.readout(h[:, : self.num_scalars]).squeeze(-1)

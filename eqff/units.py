@@ -1,0 +1,17 @@
+"""Unit conversions, in one place.
+
+eqff works internally in ASE units (Å, eV, eV/Å, eV/Å³). OpenMM uses nm and kJ/mol;
+MD17 ``.npz`` files use kcal/mol. Every conversion in the package goes through these numbers.
+"""
+from ase import units as _ase_units
+
+#: 1 eV in kJ/mol (96.485332...), from ASE's CODATA constants.
+EV_TO_KJ_PER_MOL: float = float(_ase_units.mol / _ase_units.kJ)
+#: 1 kcal/mol in eV.
+KCAL_PER_MOL_TO_EV: float = float(_ase_units.kcal / _ase_units.mol)
+ANGSTROM_TO_NM: float = 0.1
+NM_TO_ANGSTROM: float = 10.0
+#: eV/Å -> kJ/mol/nm (force units of OpenMM).
+EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM: float = EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM
+#: 1 GPa in eV/Å³.
+GPA_TO_EV_PER_A3: float = float(_ase_units.GPa)
