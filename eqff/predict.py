@@ -29,6 +29,7 @@ def predict(
     structures: Sequence[Union[Atoms, Frame]],
     compute_stress: bool = False,
     batch_size: int = 16,
+    compute_forces: bool = True,
 ) -> List[Dict[str, np.ndarray]]:
     """One dict per structure: energy (eV), forces (eV/Å), atomic_energies, stress (eV/Å³, 3x3)."""
     frames = [s if isinstance(s, Frame) else Frame.from_atoms(s) for s in structures]
@@ -37,16 +38,18 @@ def predict(
     for start in range(0, len(frames), batch_size):
         chunk = frames[start : start + batch_size]
         batch = collate([frame_to_graph(f, potential.cutoff) for f in chunk], dtype=dtype, device=device)
-        out = potential(batch, compute_forces=True, compute_stress=compute_stress)
+        with torch.set_grad_enabled(compute_forces or compute_stress):
+            out = potential(batch, compute_forces=compute_forces, compute_stress=compute_stress)
         out = {k: v.detach().cpu().numpy() for k, v in out.items()}
         atom_batch = batch[keys.BATCH].cpu().numpy()
         for b in range(len(chunk)):
             atoms_of_b = atom_batch == b
             result = {
                 keys.ENERGY: out[keys.ENERGY][b],
-                keys.FORCES: out[keys.FORCES][atoms_of_b],
                 keys.ATOMIC_ENERGIES: out[keys.ATOMIC_ENERGIES][atoms_of_b],
             }
+            if compute_forces:
+                result[keys.FORCES] = out[keys.FORCES][atoms_of_b]
             if compute_stress:
                 result[keys.STRESS] = out[keys.STRESS][b]
             results.append(result)

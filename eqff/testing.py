@@ -42,6 +42,11 @@ def _evaluate(potential, structures: Sequence[Atoms], stress: bool = False):
     return predict(potential, structures, compute_stress=stress, batch_size=max(1, len(structures)))
 
 
+def _energies(potential, structures: Sequence[Atoms]) -> np.ndarray:
+    results = predict(potential, structures, compute_forces=False, batch_size=max(1, len(structures)))
+    return np.array([float(r[keys.ENERGY]) for r in results])
+
+
 def _scale(forces: np.ndarray) -> float:
     return max(float(np.abs(forces).max()), 1e-12)
 
@@ -128,9 +133,8 @@ def check_forces_finite_difference(potential, atoms: Atoms, step: float = 1e-4, 
             moved = atoms.copy()
             moved.positions[atom, axis] += sign * step
             displaced.append(moved)
-    results = _evaluate(potential, [atoms] + displaced)
-    forces = results[0][keys.FORCES]
-    energies = np.array([float(r[keys.ENERGY]) for r in results[1:]]).reshape(-1, 2)
+    forces = _evaluate(potential, [atoms])[0][keys.FORCES]
+    energies = _energies(potential, displaced).reshape(-1, 2)
     numeric = -(energies[:, 0] - energies[:, 1]) / (2 * step)
     analytic = np.array([forces[a, c] for a, c in picks])
     worst = float(np.abs(numeric - analytic).max()) / _scale(forces)
@@ -150,9 +154,8 @@ def check_stress_finite_difference(potential, atoms: Atoms, step: float = 1e-5, 
             moved = atoms.copy()
             moved.set_cell(atoms.cell.array @ strain, scale_atoms=True)
             strained.append(moved)
-    results = _evaluate(potential, [atoms] + strained, stress=True)
-    stress = results[0][keys.STRESS]
-    energies = np.array([float(r[keys.ENERGY]) for r in results[1:]]).reshape(-1, 2)
+    stress = _evaluate(potential, [atoms], stress=True)[0][keys.STRESS]
+    energies = _energies(potential, strained).reshape(-1, 2)
     numeric = (energies[:, 0] - energies[:, 1]) / (2 * step) / atoms.get_volume()
     analytic = np.array([stress[i, j] for i, j in pairs])
     worst = float(np.abs(numeric - analytic).max()) / max(float(np.abs(stress).max()), 1e-12)

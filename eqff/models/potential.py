@@ -48,8 +48,8 @@ class Potential(nn.Module):
         species = self.species_of_z[torch.where(in_range, atomic_numbers, torch.zeros_like(atomic_numbers))]
         species = torch.where(in_range, species, torch.full_like(species, -1))
         if bool((species < 0).any()):
-            unknown = torch.unique(atomic_numbers[species < 0]).tolist()
-            known = self.atomic_numbers.tolist()
+            unknown: List[int] = torch.unique(atomic_numbers[species < 0]).tolist()
+            known: List[int] = self.atomic_numbers.tolist()
             raise ValueError(
                 "eqff: atomic numbers " + str(unknown) + " are not elements of this model, which knows "
                 + str(known) + "; use a model trained on these elements"
@@ -69,7 +69,7 @@ class Potential(nn.Module):
             positions = positions.detach().requires_grad_(True)
             inputs.append(positions)
         if compute_stress:
-            strain = torch.zeros((num_graphs, 3, 3), dtype=positions.dtype, device=positions.device, requires_grad=True)
+            strain = torch.zeros((num_graphs, 3, 3), dtype=positions.dtype, device=positions.device).requires_grad_(True)
             symmetric = 0.5 * (strain + strain.transpose(1, 2))
             inputs.append(strain)
             positions = positions + torch.bmm(positions.unsqueeze(1), symmetric[batch]).squeeze(1)

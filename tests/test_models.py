@@ -1,0 +1,69 @@
+"""Building models: the registry, hyperparameter errors, checkpoints and TorchScript."""
+import numpy as np
+import pytest
+import torch
+from e3nn.util.jit import script
+
+import eqff
+from eqff.errors import ConfigError, ModelFileError
+from eqff.models.io import copy_potential, load_potential, potential_state
+from eqff.predict import predict
+from conftest import MODELS
+
+
+def test_unknown_model_and_hyperparameter_are_errors():
+    with pytest.raises(ConfigError, match="choose one of"):
+        eqff.build_model("mace", elements=["H"], cutoff=5.0)
+    with pytest.raises(ConfigError, match=r"unknown hyperparameter\(s\) \['width'\].*valid: \["):
+        eqff.build_model("schnet", elements=["H"], cutoff=5.0, width=3)
+
+
+def test_elements_as_symbols_or_numbers():
+    a = eqff.build_model("schnet", elements=["O", "H"], cutoff=5.0)
+    b = eqff.build_model("schnet", elements=[8, 1], cutoff=5.0)
+    assert a.atomic_numbers.tolist() == b.atomic_numbers.tolist() == [1, 8]
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_checkpoint_round_trip_is_exact(kind, tmp_path, ethanol):
+    model = eqff.build_model(kind, elements=["H", "C", "O"], cutoff=5.0)
+    path = tmp_path / "model.pt"
+    torch.save(potential_state(model), path)
+    loaded = load_potential(path)
+    a, b = predict(model, [ethanol])[0], predict(loaded, [ethanol])[0]
+    assert a["energy"] == b["energy"]
+    np.testing.assert_array_equal(a["forces"], b["forces"])
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_model_scripts_and_matches_eager(kind, water):
+    model = eqff.build_model(kind, elements=["H", "O"], cutoff=5.0, dtype="float64")
+    scripted = script(copy_potential(model))
+    a = predict(model, [water], compute_stress=True)[0]
+    b = predict(scripted, [water], compute_stress=True)[0]
+    for key in ("energy", "forces", "stress"):
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-12, atol=1e-12)
+
+
+def test_float64_copy_keeps_equivariance_exact(ethanol):
+    """A float32 model copied to float64 rebuilds the Clebsch-Gordan constants in float64."""
+    from eqff.testing import check_euclidean_symmetry
+
+    model32 = eqff.build_model("segnn", elements=["H", "C", "O"], cutoff=5.0)
+    assert check_euclidean_symmetry(copy_potential(model32, dtype="float64"), ethanol, tolerance=1e-13).passed
+
+
+def test_not_a_checkpoint(tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ModelFileError, match="junk.pt"):
+        load_potential(path)
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    with pytest.raises(ModelFileError, match="not an eqff checkpoint"):
+        load_potential(tmp_path / "foreign.pt")
+
+
+def test_unknown_atomic_number_in_model_forward(ethanol):
+    model = eqff.build_model("schnet", elements=["H", "O"], cutoff=5.0)
+    with pytest.raises(ValueError, match=r"atomic numbers \[6\] are not elements of this model"):
+        predict(model, [ethanol])
