@@ -14,7 +14,11 @@ from typing import List, Optional
 from eqff._version import __version__
 
 # name -> (module, one-line help)
-COMMANDS = {}
+COMMANDS = {
+    "export": ("eqff.cli.export", "write a self-contained TorchScript file for ASE, OpenMM and libtorch"),
+    "train": ("eqff.cli.train", "fit a potential to DFT energies, forces and stresses"),
+    "evaluate": ("eqff.cli.evaluate", "error metrics of a model on a data file"),
+}
 
 
 def build_parser(argv: List[str]) -> argparse.ArgumentParser:

@@ -1,0 +1,144 @@
+"""Training configuration: one dataclass, documented defaults, YAML in and out, every key a flag.
+
+    eqff train config.yaml --max-epochs 50 --lr 5e-4
+    eqff train --train-file train.xyz --model segnn --cutoff 5 --output runs/x
+
+Keys are written with underscores in YAML and dashes on the command line. An unknown key is an
+error that lists the valid ones. The fully resolved config is saved as ``config.yaml`` in the
+run folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Union
+
+import yaml
+
+from eqff.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    # --- data ---
+    train_file: Optional[str] = None  # any ASE-readable file (or MD17 .npz) with energies and forces
+    valid_file: Optional[str] = None  # separate validation file; else a seeded split of train_file
+    valid_fraction: float = 0.05  # fraction of train_file held out for validation
+    n_train: Optional[int] = None  # use at most this many training frames (after the seeded shuffle)
+    n_valid: Optional[int] = None  # validation frames from the split (overrides valid_fraction)
+    test_file: Optional[str] = None  # evaluated with the best model at the end (test_metrics.json)
+    energy_key: str = "energy"
+    forces_key: str = "forces"
+    stress_key: str = "stress"
+    # per-element reference energies: "auto" (isolated-atom frames in train_file, else least
+    # squares), "least_squares", a file of isolated atoms, or a mapping {symbol: eV}
+    e0s: Union[str, Dict[str, float]] = "auto"
+    # --- model ---
+    model: str = "segnn"  # schnet | egnn | segnn
+    cutoff: float = 5.0  # Å
+    hyperparameters: Dict[str, Any] = field(default_factory=dict)  # model-specific (see eqff.models)
+    dtype: str = "float32"  # float32 | float64
+    # --- loss ---
+    loss: str = "mse"  # mse | huber
+    huber_delta: float = 0.01
+    energy_weight: float = 1.0  # on energy per atom (eV/atom)
+    forces_weight: float = 100.0  # on force components (eV/Å)
+    stress_weight: Optional[float] = None  # on stress (eV/Å³); default 1.0 if the data has stress, else 0
+    # --- optimisation ---
+    batch_size: int = 5  # global batch (split over processes under torchrun)
+    valid_batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: str = "plateau"  # plateau | cosine
+    warmup_epochs: float = 1.0  # linear warm-up from lr/10
+    plateau_factor: float = 0.8
+    plateau_patience: int = 10  # epochs without improvement before the lr is multiplied by plateau_factor
+    min_lr: float = 1e-6
+    ema_decay: float = 0.99  # 0 disables the exponential moving average
+    grad_clip: float = 10.0  # max gradient norm; 0 disables
+    max_epochs: int = 100
+    max_time_min: Optional[float] = None  # wall-time limit for the whole run, minutes
+    early_stopping_patience: int = 50  # epochs without a better validation loss
+    # --- run ---
+    output: str = "runs/eqff"  # run folder: best.pt, last.pt, config.yaml, metrics.csv, plots
+    seed: int = 0
+    device: str = "cpu"  # cpu | cuda | cuda:N
+    checkpoint_every: int = 1  # epochs between last.pt writes
+    resume: bool = False  # continue from output/last.pt
+    progress: bool = True  # progress bar per epoch
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "TrainConfig":
+        choices = {"loss": ("mse", "huber"), "scheduler": ("plateau", "cosine"), "dtype": ("float32", "float64")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"{key} must be one of {list(allowed)}, got {getattr(self, key)!r}")
+        if not self.train_file:
+            raise ConfigError("train_file is required (in the config file or as --train-file)")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ConfigError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        for key in ("batch_size", "valid_batch_size", "max_epochs", "checkpoint_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}")
+        for key in ("energy_weight", "forces_weight", "lr", "cutoff"):
+            if getattr(self, key) < 0 or (key in ("lr", "cutoff") and getattr(self, key) == 0):
+                raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
+        return self
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def check_keys(values: Dict[str, Any], source: str) -> None:
+    unknown = [k for k in values if k not in FIELDS]
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, FIELDS, n=1) for k in unknown}
+        hint = "; ".join(f"'{k}' (did you mean '{h[0]}'?)" if h else f"'{k}'" for k, h in hints.items())
+        raise ConfigError(f"{source}: unknown key(s) {hint}. Valid keys: {', '.join(FIELDS)}")
+
+
+def load_yaml(path: str) -> Dict[str, Any]:
+    try:
+        with open(path) as handle:
+            values = yaml.safe_load(handle) or {}
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config ({error})") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from error
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of key: value")
+    check_keys(values, path)
+    return values
+
+
+def make_config(yaml_path: Optional[str] = None, overrides: Optional[Dict[str, Any]] = None) -> TrainConfig:
+    """Defaults <- YAML file <- overrides (e.g. command-line flags)."""
+    values: Dict[str, Any] = {}
+    if yaml_path:
+        values.update(load_yaml(yaml_path))
+    if overrides:
+        check_keys(overrides, "overrides")
+        values.update(overrides)
+    return TrainConfig(**values).validate()
+
+
+def save_yaml(config: TrainConfig, path: str) -> None:
+    with open(path, "w") as handle:
+        yaml.safe_dump(config.to_dict(), handle, sort_keys=False)
+
+
+def parse_structured(text: str) -> Any:
+    """A flag value for a dict-typed key: JSON or YAML flow syntax, or a file path for e0s."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"cannot parse {text!r} as JSON or YAML ({error})") from error
+    return value

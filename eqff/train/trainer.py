@@ -1,0 +1,320 @@
+"""The training loop: AdamW, warm-up + plateau/cosine schedule, EMA, gradient clipping, early
+stopping, wall-time limit, atomic checkpoints with exact resume, DDP under torchrun."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import random
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+import torch
+from tqdm import tqdm
+
+from eqff._version import __version__
+from eqff.data import keys
+from eqff.errors import ConfigError, EqffError
+from eqff.models.io import CHECKPOINT_FORMAT, load_checkpoint, potential_from_state
+from eqff.models.potential import Potential
+from eqff.models.registry import build_model, resolve_dtype
+from eqff.train import plots
+from eqff.train.checkpoint import save_atomic
+from eqff.train.config import TrainConfig, save_yaml
+from eqff.train.dataset import PreparedData, epoch_batches, iterate, prepare_data, sequential_batches
+from eqff.train.distributed import DistributedContext, setup
+from eqff.train.ema import EMA
+from eqff.train.evaluation import evaluate_graphs, references, split_predictions
+from eqff.train.metrics import error_metrics
+from eqff.train.loss import WeightedLoss
+from eqff.train.schedule import LearningRateSchedule
+
+
+class TrainingDiverged(EqffError, RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.ctx: DistributedContext = setup(config.device)
+        self.device = self.ctx.device
+        self.dtype = resolve_dtype(config.dtype)
+        if config.batch_size % self.ctx.world_size:
+            raise ConfigError(f"batch_size {config.batch_size} must be divisible by the number of processes {self.ctx.world_size}")
+        self.output = config.output
+        self.last_path = os.path.join(self.output, "last.pt")
+        self.best_path = os.path.join(self.output, "best.pt")
+        self._check_output_folder()
+        random.seed(config.seed)
+        torch.manual_seed(config.seed)
+        self.log(f"eqff {__version__} training {config.model} on {config.train_file} "
+                 f"({self.ctx.world_size} process(es), {self.device}, {config.dtype})")
+        self.data: PreparedData = prepare_data(config)
+        self.log(f"data: {len(self.data.train)} training, {len(self.data.valid)} validation structures; "
+                 f"elements {self.data.elements}; avg neighbours {self.data.avg_num_neighbors:.2f}; "
+                 f"E0s {json.dumps({str(k): round(v, 6) for k, v in self.data.e0s.items()})}")
+        self.potential = self._build_model()
+        self.loss = WeightedLoss(config.energy_weight, config.forces_weight, self.data.stress_weight,
+                                 config.loss, config.huber_delta)
+        self.optimizer = torch.optim.AdamW(self.potential.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        steps_per_epoch = len(epoch_batches(len(self.data.train), config.batch_size, 0, config.seed))
+        self.schedule = LearningRateSchedule(
+            self.optimizer, config.lr, int(config.warmup_epochs * steps_per_epoch), config.scheduler,
+            config.max_epochs * steps_per_epoch, config.plateau_factor, config.plateau_patience, config.min_lr)
+        self.ema = EMA(self.potential, config.ema_decay)
+        self.epoch = 0
+        self.best_loss = math.inf
+        self.best_epoch = -1
+        self.history: List[Dict[str, float]] = []
+        self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
+        if config.resume and os.path.exists(self.last_path):
+            self._resume()
+        self.model = self.potential
+        if self.ctx.enabled:
+            self.model = torch.nn.parallel.DistributedDataParallel(self.potential)
+
+    # ----- setup -----
+    def log(self, message: str) -> None:
+        if self.ctx.is_main:
+            print(message, flush=True)
+            os.makedirs(self.output, exist_ok=True)
+            with open(os.path.join(self.output, "train.log"), "a") as handle:
+                handle.write(message + "\n")
+
+    def _check_output_folder(self) -> None:
+        if os.path.exists(self.last_path) and not self.config.resume:
+            raise ConfigError(f"{self.output} already holds a run (last.pt); pass --resume to continue it "
+                              "or choose another --output")
+        if self.ctx.is_main:
+            os.makedirs(self.output, exist_ok=True)
+            save_yaml(self.config, os.path.join(self.output, "config.yaml"))
+
+    def _build_model(self) -> Potential:
+        hyperparameters = dict(self.config.hyperparameters)
+        hyperparameters.setdefault("avg_num_neighbors", round(self.data.avg_num_neighbors, 4))
+        potential = build_model(self.config.model, self.data.elements, self.config.cutoff, dtype=self.dtype,
+                                **hyperparameters)
+        with torch.no_grad():
+            species_e0 = torch.tensor([self.data.e0s[z] for z in self.data.elements], dtype=self.dtype)
+            potential.energy_shift.copy_(species_e0 + self.data.stats["mean_energy_per_atom"])
+            potential.energy_scale.fill_(self.data.stats["scale"])
+        n_parameters = sum(p.numel() for p in potential.parameters())
+        self.log(f"model: {self.config.model}, {n_parameters} parameters, scale {self.data.stats['scale']:.4f} eV/Å")
+        return potential.to(self.device)
+
+    # ----- checkpoints -----
+    def _state(self, best: bool) -> Dict[str, Any]:
+        with self.ema.applied(self.potential):
+            model_state = {k: v.detach().cpu().clone() for k, v in self.potential.state_dict().items() if "._w3j_" not in k}
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "eqff_version": __version__,
+            "model_config": self.potential.config(),
+            "model_state": model_state,  # EMA weights: what load_potential / export use
+            "train_config": self.config.to_dict(),
+            "data_hash": self.data.data_hash,
+            "e0s": {str(k): v for k, v in self.data.e0s.items()},
+            "epoch": self.epoch,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+        }
+        if not best:
+            state["trainer"] = {
+                "raw_model_state": {k: v.detach().cpu().clone() for k, v in self.potential.state_dict().items()},
+                "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(),
+                "ema": self.ema.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "python_rng": random.getstate(),
+                "elapsed_s": self.elapsed_before + (time.time() - self.start_time),
+            }
+        return state
+
+    def _save(self, path: str, best: bool) -> None:
+        if self.ctx.is_main:
+            save_atomic(self._state(best), path)
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.last_path, map_location="cpu")
+        if state.get("data_hash") != self.data.data_hash:
+            raise ConfigError(f"{self.last_path}: was trained on other data (hash {state.get('data_hash')} vs "
+                              f"{self.data.data_hash}); resume with the same files and split, or start a new --output")
+        if state["model_config"] != json.loads(json.dumps(self.potential.config())):
+            raise ConfigError(f"{self.last_path}: the model config differs from this run's; resume with the same model settings")
+        trainer = state["trainer"]
+        self.potential.load_state_dict({k: v.to(self.device) for k, v in trainer["raw_model_state"].items()})
+        self.optimizer.load_state_dict(trainer["optimizer"])
+        self.schedule.load_state_dict(trainer["schedule"])
+        self.ema.load_state_dict(trainer["ema"])
+        torch.set_rng_state(trainer["torch_rng"])
+        random.setstate(_as_tuple(trainer["python_rng"]))
+        self.elapsed_before = float(trainer["elapsed_s"])
+        self.epoch = int(state["epoch"])
+        self.best_loss = float(state["best_loss"])
+        self.best_epoch = int(state["best_epoch"])
+        self.history = list(state["history"])
+        self.log(f"resumed {self.last_path} after epoch {self.epoch} (best validation loss {self.best_loss:.6g} at epoch {self.best_epoch})")
+
+    # ----- loop -----
+    def train_epoch(self, deadline: Optional[float]) -> float:
+        self.model.train()
+        batches = epoch_batches(len(self.data.train), self.config.batch_size, self.epoch, self.config.seed,
+                                self.ctx.rank, self.ctx.world_size)
+        bar = tqdm(total=len(batches), desc=f"epoch {self.epoch + 1}", leave=False, file=sys.stderr,
+                   disable=not (self.config.progress and self.ctx.is_main), dynamic_ncols=True)
+        total, count = 0.0, 0
+        for batch in iterate(self.data.train, batches, self.dtype, self.device):
+            self.optimizer.zero_grad(set_to_none=True)
+            predicted = self.model(batch, compute_forces=self.config.forces_weight > 0,
+                                   compute_stress=self.loss.needs_stress, create_graph=True)
+            loss = self.loss(predicted, batch)
+            value = self.ctx.all_reduce_mean(float(loss.detach()))
+            if not math.isfinite(value):
+                bar.close()
+                raise TrainingDiverged(
+                    f"the training loss became {value} in epoch {self.epoch + 1}; stopping. The last good "
+                    f"checkpoint ({self.last_path}) is kept; lower lr, raise grad_clip or check the data")
+            loss.backward()
+            if self.config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.potential.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            self.schedule.step_batch()
+            self.ema.update(self.potential)
+            total += value
+            count += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.4g}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+            if deadline is not None and time.time() > deadline:
+                break
+        bar.close()
+        return total / max(count, 1)
+
+    def validate(self) -> Dict[str, float]:
+        """Loss and error metrics of the EMA weights on the validation set (every process
+        evaluates all of it: the result is identical everywhere, no communication needed)."""
+        self.potential.eval()
+        total, count = 0.0, 0
+        predictions = []
+        refs = references(self.data.valid)
+        with_stress = any(r["stress"] is not None for r in refs)
+        batches = sequential_batches(len(self.data.valid), self.config.valid_batch_size)
+        with self.ema.applied(self.potential):
+            for batch in iterate(self.data.valid, batches, self.dtype, self.device):
+                predicted = self.potential(batch, compute_forces=True, compute_stress=with_stress)
+                size = int(batch[keys.CELL].shape[0])
+                total += float(self.loss(predicted, batch).detach()) * size
+                count += size
+                predictions.extend(split_predictions(predicted, batch))
+        metrics = error_metrics(predictions, refs)
+        metrics["loss"] = total / max(count, 1)
+        return metrics
+
+    def run(self) -> Dict[str, Any]:
+        config = self.config
+        self.start_time = time.time()
+        deadline = None
+        if config.max_time_min is not None:
+            deadline = self.start_time + config.max_time_min * 60.0 - self.elapsed_before
+        stop_reason = "max_epochs"
+        try:
+            while self.epoch < config.max_epochs:
+                if deadline is not None and time.time() > deadline:
+                    stop_reason = "max_time"
+                    break
+                if self.epoch - self.best_epoch > config.early_stopping_patience and self.best_epoch >= 0:
+                    stop_reason = "early_stopping"
+                    break
+                epoch_start = time.time()
+                train_loss = self.train_epoch(deadline)
+                valid = self.validate()
+                self.schedule.step_epoch(valid["loss"])
+                self.epoch += 1
+                row = {"epoch": self.epoch, "wall_time_s": round(self.elapsed_before + time.time() - self.start_time, 2),
+                       "epoch_time_s": round(time.time() - epoch_start, 2), "lr": self.optimizer.param_groups[0]["lr"],
+                       "train_loss": train_loss, "valid_loss": valid["loss"]}
+                row.update({f"valid_{k}": v for k, v in valid.items() if k not in ("loss", "n_structures", "n_atoms")})
+                self.history.append(row)
+                improved = valid["loss"] < self.best_loss
+                if improved:
+                    self.best_loss, self.best_epoch = valid["loss"], self.epoch
+                    self._save(self.best_path, best=True)
+                if self.epoch % config.checkpoint_every == 0 or self.epoch == config.max_epochs:
+                    self._save(self.last_path, best=False)
+                self._write_metrics_csv()
+                self.log(self._summary_line(row, improved))
+                self.ctx.barrier()
+            self._save(self.last_path, best=False)
+        finally:
+            self.ctx.barrier()
+        self.log(f"stopped: {stop_reason} after epoch {self.epoch}; best validation loss {self.best_loss:.6g} at epoch {self.best_epoch}")
+        summary = {"stop_reason": stop_reason, "epochs": self.epoch, "best_epoch": self.best_epoch, "best_loss": self.best_loss}
+        if self.ctx.is_main:
+            summary.update(self._finish())
+        self.ctx.close()
+        return summary
+
+    def _summary_line(self, row: Dict[str, float], improved: bool) -> str:
+        parts = [f"epoch {row['epoch']:4d}", f"{row['epoch_time_s']:.1f}s", f"lr {row['lr']:.2e}",
+                 f"train {row['train_loss']:.5g}", f"valid {row['valid_loss']:.5g}",
+                 f"E {row['valid_energy_mae_meV_per_atom']:.3f} meV/atom"]
+        if "valid_forces_mae_meV_per_A" in row:
+            parts.append(f"F {row['valid_forces_mae_meV_per_A']:.2f} meV/Å")
+        if "valid_stress_mae_meV_per_A3" in row:
+            parts.append(f"S {row['valid_stress_mae_meV_per_A3']:.3f} meV/Å³")
+        return " | ".join(parts) + ("  *" if improved else "")
+
+    def _write_metrics_csv(self) -> None:
+        if not self.ctx.is_main or not self.history:
+            return
+        fields = list(self.history[-1].keys())
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.history)
+        path = os.path.join(self.output, "metrics.csv")
+        with open(path + ".tmp", "w") as handle:
+            handle.write(buffer.getvalue())
+        os.replace(path + ".tmp", path)
+
+    def _finish(self) -> Dict[str, Any]:
+        """Plots and test metrics with the best (EMA) model."""
+        out: Dict[str, Any] = {}
+        if not self.history or not os.path.exists(self.best_path):
+            return out
+        plots.learning_curves(self.history, os.path.join(self.output, "learning_curves.png"))
+        best = potential_from_state(load_checkpoint(self.best_path), source=self.best_path).to(self.device)
+        metrics, predicted, reference = evaluate_graphs(best, self.data.valid, self.config.valid_batch_size)
+        plots.parity(predicted, reference, os.path.join(self.output, "parity_valid.png"), "validation (best model)")
+        out["valid_metrics"] = metrics
+        if self.config.test_file:
+            from eqff.train.evaluation import evaluate_file
+
+            metrics, predicted, reference = evaluate_file(best, self.config.test_file, self.config)
+            plots.parity(predicted, reference, os.path.join(self.output, "parity_test.png"), "test (best model)")
+            with open(os.path.join(self.output, "test_metrics.json"), "w") as handle:
+                json.dump(metrics, handle, indent=1)
+            out["test_metrics"] = metrics
+            self.log("test set, best model:\n" + _table(metrics))
+        return out
+
+
+def _table(metrics: Dict[str, float]) -> str:
+    from eqff.train.metrics import format_table
+
+    return format_table(metrics)
+
+
+def _as_tuple(value: Any) -> Any:
+    """random.setstate needs tuples; checkpoints may hand back lists."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_as_tuple(v) for v in value)
+    return value
+
+
+def train(config: TrainConfig) -> Dict[str, Any]:
+    return Trainer(config).run()

@@ -1,0 +1,237 @@
+"""Training: config, E0s, run folder, reproducibility, exact resume (SIGKILL too), NaN safety,
+label checks, stress, evaluate, and DDP with 2 gloo processes."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+import ase.io
+
+from eqff.data import read_frames
+from eqff.errors import ConfigError, DataError, UnknownElementError
+from eqff.models.io import load_checkpoint, load_potential
+from eqff.train import make_config, train
+from eqff.train import statistics
+from eqff.train.trainer import Trainer, TrainingDiverged
+from conftest import data_path
+
+ETHANOL = data_path("ethanol_20.xyz")
+TINY = {"features": 8, "num_layers": 1, "num_basis": 4}
+
+
+def tiny_config(tmp_path, name="run", **overrides):
+    values = dict(train_file=ETHANOL, model="schnet", hyperparameters=TINY, max_epochs=3, n_valid=4,
+                  batch_size=4, output=str(tmp_path / name), progress=False, e0s=data_path("ethanol_isolated_atoms.xyz"))
+    values.update(overrides)
+    return make_config(None, values)
+
+
+def weights(path):
+    return load_checkpoint(path)["trainer"]["raw_model_state"]
+
+
+def test_unknown_config_key_lists_valid_keys(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train_file: x.xyz\nmax_epoch: 3\n")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) 'max_epoch' \(did you mean 'max_epochs'\?\).*Valid keys: train_file"):
+        make_config(str(path))
+    with pytest.raises(ConfigError, match="scheduler must be one of"):
+        make_config(None, {"train_file": "x", "scheduler": "step"})
+
+
+def test_example_configs_are_valid():
+    folder = os.path.join(os.path.dirname(__file__), "..", "eqff", "configs")
+    names = sorted(f for f in os.listdir(folder) if f.endswith(".yaml"))
+    assert {"schnet.yaml", "egnn.yaml", "segnn.yaml"} <= set(names)
+    for name in names:
+        config = make_config(os.path.join(folder, name))
+        assert config.model in ("schnet", "egnn", "segnn")
+
+
+def test_e0s_from_isolated_atoms_and_least_squares():
+    frames = read_frames(ETHANOL)
+    isolated = read_frames(data_path("ethanol_isolated_atoms.xyz"))
+    e0s = statistics.resolve_e0s("auto", frames, isolated, [1, 6, 8], "energy")
+    assert e0s[8] == pytest.approx(-2035.5709809589698)
+    fitted = statistics.resolve_e0s("least_squares", frames, [], [1, 6, 8], "energy")
+    # one composition (C2H6O): only the sum is determined, and it fits the mean energy
+    total = 2 * fitted[6] + 6 * fitted[1] + fitted[8]
+    assert total == pytest.approx(np.mean([f.energy for f in frames]), abs=1e-6)
+    with pytest.raises(ConfigError, match=r"no reference energy for \['C'\]"):
+        statistics.resolve_e0s({"H": -13.6, "O": -2035.0}, frames, [], [1, 6, 8], "energy")
+
+
+def test_run_folder_contents_and_evaluate(tmp_path):
+    config = tiny_config(tmp_path, test_file=ETHANOL)
+    summary = train(config)
+    run = tmp_path / "run"
+    for name in ("best.pt", "last.pt", "config.yaml", "metrics.csv", "learning_curves.png", "parity_valid.png",
+                 "parity_test.png", "test_metrics.json"):
+        assert (run / name).exists(), name
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["max_epochs"] == 3 and resolved["model"] == "schnet"
+    rows = (run / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 4 and rows[0].startswith("epoch,")
+    assert summary["epochs"] == 3
+    # evaluate through the command line, exact keys
+    out = tmp_path / "metrics.json"
+    subprocess.run(["eqff", "evaluate", str(run / "best.pt"), ETHANOL, "--output", str(out)], check=True,
+                   capture_output=True)
+    metrics = json.loads(out.read_text())
+    assert set(metrics) == {"n_structures", "n_atoms", "energy_mae_meV", "energy_rmse_meV", "energy_mae_meV_per_atom",
+                            "energy_rmse_meV_per_atom", "forces_mae_meV_per_A", "forces_rmse_meV_per_A"}
+    assert metrics["n_structures"] == 20 and metrics["n_atoms"] == 180
+    assert metrics == pytest.approx(json.loads((run / "test_metrics.json").read_text()))
+
+
+def test_training_reduces_the_error(tmp_path):
+    config = tiny_config(tmp_path, max_epochs=12, lr=5e-3, batch_size=2,
+                         hyperparameters={"features": 16, "num_layers": 2, "num_basis": 8})
+    train(config)
+    rows = (tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()
+    header = rows[0].split(",")
+    column = header.index("valid_forces_mae_meV_per_A")
+    first, last = float(rows[1].split(",")[column]), float(rows[-1].split(",")[column])
+    assert last < 0.8 * first
+
+
+def test_seeded_runs_are_reproducible(tmp_path):
+    train(tiny_config(tmp_path, "a"))
+    train(tiny_config(tmp_path, "b"))
+    a, b = weights(tmp_path / "a" / "last.pt"), weights(tmp_path / "b" / "last.pt")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_continues_exactly(tmp_path):
+    train(tiny_config(tmp_path, "straight", max_epochs=4))
+    train(tiny_config(tmp_path, "split", max_epochs=2))
+    with pytest.raises(ConfigError, match="--resume"):
+        train(tiny_config(tmp_path, "split", max_epochs=4))
+    train(tiny_config(tmp_path, "split", max_epochs=4, resume=True))
+    a, b = weights(tmp_path / "straight" / "last.pt"), weights(tmp_path / "split" / "last.pt")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    history = load_checkpoint(tmp_path / "split" / "last.pt")["history"]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+
+
+def test_resume_after_sigkill(tmp_path):
+    """Kill a training process with SIGKILL after its second checkpoint, resume, and end with
+    exactly the weights of an uninterrupted run."""
+    epochs = 6
+    command = [sys.executable, "-m", "eqff", "train", "--train-file", ETHANOL, "--model", "schnet",
+               "--hyperparameters", json.dumps(TINY), "--n-valid", "4", "--batch-size", "4", "--no-progress",
+               "--e0s", data_path("ethanol_isolated_atoms.xyz"), "--max-epochs", str(epochs)]
+    subprocess.run(command + ["--output", str(tmp_path / "straight")], check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + ["--output", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (killed / "metrics.csv").exists() and len((killed / "metrics.csv").read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = load_checkpoint(killed / "last.pt")["epoch"]
+    assert done_before < epochs, "the run finished before it could be killed"
+    subprocess.run(command + ["--output", str(killed), "--resume"], check=True, capture_output=True)
+    a, b = weights(tmp_path / "straight" / "last.pt"), weights(killed / "last.pt")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    trainer = Trainer(tiny_config(tmp_path, max_epochs=4))
+    calls = {"n": 0}
+    original = trainer.loss.__class__.__call__
+
+    def poisoned(self, predicted, batch):
+        calls["n"] += 1
+        value = original(self, predicted, batch)
+        return value * float("nan") if calls["n"] > 6 else value
+
+    monkeypatch.setattr(trainer.loss.__class__, "__call__", poisoned)
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        trainer.run()
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["epoch"] >= 1
+    assert all(torch.isfinite(v).all() for v in state["model_state"].values() if v.is_floating_point())
+
+
+def test_force_weight_without_forces_is_an_error(tmp_path):
+    frames = ase.io.read(ETHANOL, ":6")
+    for atoms in frames:
+        atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy())
+    path = tmp_path / "energies_only.xyz"
+    ase.io.write(path, frames, format="extxyz")
+    with pytest.raises(DataError, match="no forces under key 'forces'"):
+        train(tiny_config(tmp_path, train_file=str(path), n_valid=2))
+    train(tiny_config(tmp_path, "energy_only", train_file=str(path), n_valid=2, forces_weight=0.0, max_epochs=1))
+
+
+def emt_frames(count, seed):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 1, 1)
+        atoms.set_cell(atoms.cell.array @ (np.eye(3) + rng.normal(0, 0.02, (3, 3))), scale_atoms=True)
+        atoms.positions += rng.normal(0, 0.08, atoms.positions.shape)
+        atoms.calc = EMT()
+        energy, forces, stress = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces, stress=stress)
+        frames.append(atoms)
+    return frames
+
+
+def test_stress_is_trained_and_reported(tmp_path):
+    path = tmp_path / "cu_emt.xyz"
+    ase.io.write(path, emt_frames(12, 0), format="extxyz")
+    config = tiny_config(tmp_path, train_file=str(path), n_valid=3, e0s="least_squares", cutoff=4.0, max_epochs=2)
+    trainer = Trainer(config)
+    assert trainer.loss.needs_stress
+    trainer.run()
+    out = tmp_path / "m.json"
+    subprocess.run(["eqff", "evaluate", str(tmp_path / "run" / "best.pt"), str(path), "-o", str(out)], check=True,
+                   capture_output=True)
+    metrics = json.loads(out.read_text())
+    assert "stress_mae_meV_per_A3" in metrics and "stress_rmse_meV_per_A3" in metrics
+
+
+def test_evaluate_names_unknown_elements(tmp_path):
+    train(tiny_config(tmp_path, max_epochs=1))
+    path = tmp_path / "cu.xyz"
+    ase.io.write(path, emt_frames(2, 1), format="extxyz")
+    model = load_potential(tmp_path / "run" / "best.pt")
+    from eqff.train.evaluation import evaluate_file
+
+    with pytest.raises(UnknownElementError, match=r"holds elements \['Cu'\]"):
+        evaluate_file(model, str(path))
+    result = subprocess.run(["eqff", "evaluate", str(tmp_path / "run" / "best.pt"), str(path)], capture_output=True, text=True)
+    assert result.returncode == 2 and "['Cu']" in result.stderr
+
+
+def test_ddp_two_processes_equal_one_process(tmp_path):
+    """torchrun with 2 gloo processes, global batch 4, gives the single-process result."""
+    common = ["--train-file", ETHANOL, "--model", "schnet", "--hyperparameters", json.dumps(TINY), "--n-valid", "4",
+              "--batch-size", "4", "--no-progress", "--max-epochs", "2", "--dtype", "float64", "--ema-decay", "0",
+              "--e0s", data_path("ethanol_isolated_atoms.xyz")]
+    subprocess.run([sys.executable, "-m", "eqff", "train", *common, "--output", str(tmp_path / "one")], check=True,
+                   capture_output=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+                             "-m", "eqff", "train", *common, "--output", str(tmp_path / "two")],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = weights(tmp_path / "one" / "last.pt"), weights(tmp_path / "two" / "last.pt")
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-9, atol=1e-10)
