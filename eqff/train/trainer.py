@@ -118,6 +118,7 @@ class Trainer:
             "train_config": self.config.to_dict(),
             "data_hash": self.data.data_hash,
             "e0s": {str(k): v for k, v in self.data.e0s.items()},
+            "example_structure": self._example_structure(),
             "epoch": self.epoch,
             "best_loss": self.best_loss,
             "best_epoch": self.best_epoch,
@@ -134,6 +135,12 @@ class Trainer:
                 "elapsed_s": self.elapsed_before + (time.time() - self.start_time),
             }
         return state
+
+    def _example_structure(self) -> Dict[str, Any]:
+        """A validation frame, kept in checkpoints and exports so ``eqff check`` has a structure."""
+        graph = self.data.valid[0]
+        return {name: graph[key].tolist() for name, key in (("numbers", keys.ATOMIC_NUMBERS), ("positions", keys.POSITIONS),
+                                                               ("cell", keys.CELL), ("pbc", keys.PBC))}
 
     def _save(self, path: str, best: bool) -> None:
         if self.ctx.is_main:

@@ -1,0 +1,62 @@
+"""eqff check: the MD checks on a physical potential (EMT) and on a broken one, and the report."""
+import numpy as np
+import pytest
+from ase.build import bulk, molecule
+from ase.calculators.emt import EMT
+
+from eqff.check import md
+
+
+def test_nve_drift_is_small_for_a_smooth_potential():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
+    result = md.nve_drift(atoms, EMT(), picoseconds=0.2, timestep_fs=1.0)
+    assert result.drift_meV_per_atom_per_ps < 0.5
+    assert len(result.times_ps) == len(result.total_energy_eV) > 10
+
+
+def test_nve_drift_sees_a_too_large_timestep():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
+    small = md.nve_drift(atoms, EMT(), picoseconds=0.3, timestep_fs=1.0, temperature=1500)
+    large = md.nve_drift(atoms, EMT(), picoseconds=0.3, timestep_fs=12.0, temperature=1500)
+    assert large.drift_meV_per_atom_per_ps + large.fluctuation_meV_per_atom > 10 * (
+        small.drift_meV_per_atom_per_ps + small.fluctuation_meV_per_atom)
+
+
+def test_nvt_stability_completes_for_emt_and_stops_on_a_blowup():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
+    ok = md.nvt_stability(atoms, EMT(), 600.0, picoseconds=0.1)
+    assert ok.completed and ok.max_bond_stretch < 1.3
+
+    class Exploding(EMT):
+        def calculate(self, *args, **kwargs):
+            super().calculate(*args, **kwargs)
+            self.results["forces"] = self.results["forces"] * 1e4
+
+    bad = md.nvt_stability(atoms, Exploding(), 300.0, picoseconds=0.1)
+    assert not bad.completed and "force" in bad.reason
+
+
+def test_bonds_of_a_molecule():
+    i, j, d = md.bonds_of(molecule("CH3CH2OH"))
+    assert len(i) == 8  # 2 C-C/C-O... : C-C, C-O, O-H, 5 C-H
+
+
+def test_check_command_writes_a_report_and_fails_an_untrained_model(tmp_path):
+    """An untrained model passes the exactness checks but breaks bonds in NVT: exit status 1."""
+    import subprocess
+    import sys
+
+    from conftest import data_path
+
+    run = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "eqff", "train", "--train-file", data_path("ethanol_20.xyz"), "--model", "schnet",
+                    "--hyperparameters", '{"features": 8, "num_layers": 1}', "--max-epochs", "1", "--n-valid", "4",
+                    "--batch-size", "4", "--no-progress", "--output", str(run)], check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "eqff", "check", str(run / "best.pt"), "-o", str(tmp_path / "check"),
+                             "--nve-ps", "0.1", "--nvt-ps", "0.2"], capture_output=True, text=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "thresholds:" in result.stdout and "PASS  rotation" in result.stdout and "FAIL  NVT" in result.stdout
+    report = (tmp_path / "check" / "report.md").read_text()
+    assert "**FAIL**" in report
+    for name in ("cutoff.png", "nve.png", "nvt.png"):
+        assert (tmp_path / "check" / name).exists()
