@@ -67,3 +67,22 @@ def test_unknown_atomic_number_in_model_forward(ethanol):
     model = eqff.build_model("schnet", elements=["H", "O"], cutoff=5.0)
     with pytest.raises(ValueError, match=r"atomic numbers \[6\] are not elements of this model"):
         predict(model, [ethanol])
+
+
+def test_zbl_prior_repels_at_short_range_and_vanishes_beyond_covalent_radii(tmp_path):
+    from ase import Atoms
+    from eqff.testing import check_forces_finite_difference
+
+    plain = eqff.build_model("schnet", elements=["H", "O"], cutoff=5.0, dtype="float64")
+    with_zbl = eqff.build_model("schnet", elements=["H", "O"], cutoff=5.0, dtype="float64", prior="zbl")
+    with_zbl.load_state_dict(plain.state_dict())
+    dimer = lambda r: Atoms("OH", positions=[[0, 0, 0], [r, 0, 0]])
+    difference = [float(predict(with_zbl, [dimer(r)])[0]["energy"] - predict(plain, [dimer(r)])[0]["energy"])
+                  for r in (0.2, 0.5, 0.8, 1.0, 2.0)]
+    assert difference[0] > difference[1] > difference[2] > 0  # repulsive, growing as atoms approach
+    assert difference[3] == difference[4] == 0.0  # off beyond r_cov(O) + r_cov(H) = 0.97 Å
+    assert check_forces_finite_difference(with_zbl, Atoms("OH2", positions=[[0, 0, 0], [0.5, 0, 0], [0, 0.6, 0]])).passed
+    torch.save(potential_state(with_zbl), tmp_path / "zbl.pt")
+    assert load_potential(tmp_path / "zbl.pt").use_zbl
+    with pytest.raises(ConfigError, match="unknown prior"):
+        eqff.build_model("schnet", elements=["H"], cutoff=5.0, prior="lj")

@@ -18,6 +18,7 @@ from e3nn.util.jit import compile_mode
 from torch import Tensor, nn
 
 from eqff.data import keys
+from eqff.models.priors import ZBLRepulsion
 from eqff.nn.geometry import edge_vectors
 from eqff.nn.scatter import scatter_sum
 
@@ -38,6 +39,9 @@ class Potential(nn.Module):
         # E_i = scale[s_i] * e_i + shift[s_i]; set from the training data (E0s, force RMS).
         self.register_buffer("energy_scale", torch.ones(len(numbers)))
         self.register_buffer("energy_shift", torch.zeros(len(numbers)))
+        # optional physical prior (see eqff/models/priors.py); built always, used if configured
+        self.use_zbl: bool = config.get("prior") == "zbl"
+        self.zbl = ZBLRepulsion(numbers)
 
     @torch.jit.ignore
     def config(self) -> Dict[str, Any]:
@@ -78,6 +82,8 @@ class Potential(nn.Module):
         vectors = edge_vectors(positions, cell, batch, data[keys.EDGE_INDEX], data[keys.CELL_SHIFTS])
         raw = self.model(species, data[keys.EDGE_INDEX], vectors)
         atomic_energies = self.energy_scale[species] * raw + self.energy_shift[species]
+        if self.use_zbl:
+            atomic_energies = atomic_energies + self.zbl(species, data[keys.EDGE_INDEX], vectors)
         energy = scatter_sum(atomic_energies, batch, num_graphs)
         out: Dict[str, Tensor] = {keys.ENERGY: energy, keys.ATOMIC_ENERGIES: atomic_energies}
         if len(inputs) == 0:

@@ -1,17 +1,19 @@
 """One table from model name to class; ``build_model`` checks hyperparameters against it."""
 import inspect
-from typing import Any, Dict, Iterable, Union
+from typing import Any, Dict, Iterable, Optional, Union
 
 import ase.data
 import torch
 
 from eqff.errors import ConfigError
 from eqff.models.egnn import EGNN
+from eqff.models.lifted import LiftedGroupConv
+from eqff.models.pointconv import PointConv
 from eqff.models.potential import Potential
 from eqff.models.schnet import SchNet
 from eqff.models.segnn import SEGNN
 
-MODELS: Dict[str, type] = {"schnet": SchNet, "egnn": EGNN, "segnn": SEGNN}
+MODELS: Dict[str, type] = {"schnet": SchNet, "egnn": EGNN, "segnn": SEGNN, "pointconv": PointConv, "lifted": LiftedGroupConv}
 
 
 def atomic_number(element: Union[str, int]) -> int:
@@ -32,10 +34,15 @@ def hyperparameter_defaults(kind: str) -> Dict[str, Any]:
     return {name: p.default for name, p in params.items() if name not in ("self", "num_elements", "cutoff")}
 
 
+PRIORS = (None, "zbl")
+
+
 def build_model(kind: str, elements: Iterable[Union[str, int]], cutoff: float,
-                dtype: Union[str, torch.dtype, None] = None, **hyperparameters: Any) -> Potential:
+                dtype: Union[str, torch.dtype, None] = None, prior: Optional[str] = None,
+                **hyperparameters: Any) -> Potential:
     """A new (untrained) potential. ``elements``: symbols or atomic numbers; ``cutoff`` in Å;
-    ``dtype`` float32 or float64 (default: torch's default dtype).
+    ``dtype`` float32 or float64 (default: torch's default dtype); ``prior``: None or "zbl"
+    (a short-range nuclear repulsion added to the learned energy, eqff/models/priors.py).
 
     The model is built in float64 and then cast, so that constants such as e3nn's
     Clebsch-Gordan coefficients are exact in float64 (casting a float32 model up would keep
@@ -49,8 +56,10 @@ def build_model(kind: str, elements: Iterable[Union[str, int]], cutoff: float,
         raise ConfigError("elements is empty: name the elements the model must know, e.g. ['H', 'O']")
     if not float(cutoff) > 0:
         raise ConfigError(f"cutoff must be positive (Å), got {cutoff}")
+    if prior not in PRIORS:
+        raise ConfigError(f"unknown prior {prior!r}; choose one of {list(PRIORS)}")
     resolved = {**defaults, **hyperparameters}
-    config = {"kind": kind, "elements": numbers, "cutoff": float(cutoff), "hyperparameters": resolved}
+    config = {"kind": kind, "elements": numbers, "cutoff": float(cutoff), "hyperparameters": resolved, "prior": prior}
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
@@ -70,7 +79,7 @@ def resolve_dtype(dtype: Union[str, torch.dtype]) -> torch.dtype:
 def build_from_config(config: Dict[str, Any], dtype: Union[str, torch.dtype, None] = None) -> Potential:
     """Rebuild a potential from ``Potential.config()`` (e.g. read back from a checkpoint)."""
     return build_model(config["kind"], config["elements"], config["cutoff"], dtype=dtype,
-                       **config.get("hyperparameters", {}))
+                       prior=config.get("prior"), **config.get("hyperparameters", {}))
 
 
 def _model_class(kind: str) -> type:

@@ -40,6 +40,7 @@ class TrainConfig:
     cutoff: float = 5.0  # Å
     hyperparameters: Dict[str, Any] = field(default_factory=dict)  # model-specific (see eqff.models)
     dtype: str = "float32"  # float32 | float64
+    prior: Optional[str] = None  # None | zbl: short-range nuclear repulsion added to the learned energy
     # --- loss ---
     loss: str = "mse"  # mse | huber
     huber_delta: float = 0.01
@@ -61,6 +62,10 @@ class TrainConfig:
     max_epochs: int = 100
     max_time_min: Optional[float] = None  # wall-time limit for the whole run, minutes
     early_stopping_patience: int = 50  # epochs without a better validation loss
+    # rotate every training structure by a fresh random rotation at each step (positions, cell,
+    # force and stress labels; eqff/train/augment.py): for models that are not exactly rotation
+    # invariant (pointconv, lifted); invariant models see the same loss
+    augment_rotations: bool = False
     # --- run ---
     output: str = "runs/eqff"  # run folder: best.pt, last.pt, config.yaml, metrics.csv, plots
     seed: int = 0

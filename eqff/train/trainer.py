@@ -22,6 +22,7 @@ from eqff.models.io import CHECKPOINT_FORMAT, load_checkpoint, potential_from_st
 from eqff.models.potential import Potential
 from eqff.models.registry import build_model, resolve_dtype
 from eqff.train import plots
+from eqff.train.augment import augment_rotations
 from eqff.train.checkpoint import save_atomic
 from eqff.train.config import TrainConfig, save_yaml
 from eqff.train.dataset import PreparedData, epoch_batches, iterate, prepare_data, sequential_batches
@@ -97,7 +98,7 @@ class Trainer:
         hyperparameters = dict(self.config.hyperparameters)
         hyperparameters.setdefault("avg_num_neighbors", round(self.data.avg_num_neighbors, 4))
         potential = build_model(self.config.model, self.data.elements, self.config.cutoff, dtype=self.dtype,
-                                **hyperparameters)
+                                prior=self.config.prior, **hyperparameters)
         with torch.no_grad():
             species_e0 = torch.tensor([self.data.e0s[z] for z in self.data.elements], dtype=self.dtype)
             potential.energy_shift.copy_(species_e0 + self.data.stats["mean_energy_per_atom"])
@@ -176,6 +177,8 @@ class Trainer:
                    disable=not (self.config.progress and self.ctx.is_main), dynamic_ncols=True)
         total, count = 0.0, 0
         for batch in iterate(self.data.train, batches, self.dtype, self.device):
+            if self.config.augment_rotations:
+                batch = augment_rotations(batch)
             self.optimizer.zero_grad(set_to_none=True)
             predicted = self.model(batch, compute_forces=self.config.forces_weight > 0,
                                    compute_stress=self.loss.needs_stress, create_graph=True)
