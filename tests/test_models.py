@@ -86,3 +86,12 @@ def test_zbl_prior_repels_at_short_range_and_vanishes_beyond_covalent_radii(tmp_
     assert load_potential(tmp_path / "zbl.pt").use_zbl
     with pytest.raises(ConfigError, match="unknown prior"):
         eqff.build_model("schnet", elements=["H"], cutoff=5.0, prior="lj")
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_coincident_atoms_are_refused_not_nan(kind):
+    from ase import Atoms
+
+    model = eqff.build_model(kind, elements=["H", "O"], cutoff=5.0)
+    with pytest.raises(ValueError, match=r"atoms 1 and 2 are 0.0 Å apart \(coincident\)"):
+        predict(model, [Atoms("OH2", positions=[[0, 0, 0], [1, 0, 0], [1, 0, 0]])])

@@ -60,6 +60,20 @@ class Potential(nn.Module):
             )
         return species
 
+    def check_separation(self, vectors: Tensor, edge_index: Tensor) -> None:
+        """Coincident atoms (r -> 0) have no defined energy model: refuse them instead of
+        returning NaN (radial bases and harmonics divide by r)."""
+        if vectors.shape[0] == 0:
+            return
+        distance_sq = (vectors.detach() * vectors.detach()).sum(dim=-1)
+        closest = int(torch.argmin(distance_sq))
+        if float(distance_sq[closest]) < 1e-6:
+            i = int(edge_index[0, closest])
+            j = int(edge_index[1, closest])
+            raise ValueError("eqff: atoms " + str(i) + " and " + str(j) + " are "
+                             + str(float(torch.sqrt(distance_sq[closest]))) + " Å apart (coincident); "
+                             + "remove duplicated atoms or check the coordinates")
+
     def forward(self, data: Dict[str, Tensor], compute_forces: bool = True, compute_stress: bool = False,
                 create_graph: bool = False) -> Dict[str, Tensor]:
         positions = data[keys.POSITIONS]
@@ -80,6 +94,7 @@ class Potential(nn.Module):
             cell = cell + torch.bmm(cell, symmetric)
 
         vectors = edge_vectors(positions, cell, batch, data[keys.EDGE_INDEX], data[keys.CELL_SHIFTS])
+        self.check_separation(vectors, data[keys.EDGE_INDEX])
         raw = self.model(species, data[keys.EDGE_INDEX], vectors)
         atomic_energies = self.energy_scale[species] * raw + self.energy_shift[species]
         if self.use_zbl:
