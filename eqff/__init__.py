@@ -9,3 +9,12 @@ from eqff.models import Potential, build_model
 from eqff.models.io import load_potential
 
 __all__ = ["EqffCalculator", "Potential", "__version__", "build_model", "load_potential"]
+
+
+def __getattr__(name):
+    # ``eqff.openmm`` after a plain ``import eqff``, without importing OpenMM at ``import eqff``
+    if name == "openmm":
+        import importlib
+
+        return importlib.import_module("eqff.openmm")
+    raise AttributeError(f"module 'eqff' has no attribute {name!r}")

@@ -32,9 +32,14 @@ class EqffCalculator(Calculator):
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if isinstance(model, (str, os.PathLike)):
-            from eqff.models.io import load_potential
+            from eqff.export import is_exported, load_exported
+            from eqff.models.io import load_checkpoint, potential_from_state
 
-            potential = load_potential(model, map_location=device)
+            path = os.fspath(model)
+            if is_exported(path):  # TorchScript, used in the requested dtype
+                potential = load_exported(path, map_location=device)
+            else:  # a checkpoint is rebuilt in the requested dtype (exact constants)
+                potential = potential_from_state(load_checkpoint(path, device), source=path, dtype=_DTYPES[dtype])
         elif isinstance(model, Potential):
             potential = copy_potential(model, dtype=_DTYPES[dtype])  # its own copy, in its own dtype
         else:

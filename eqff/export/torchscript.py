@@ -1,15 +1,30 @@
-"""Write and read exported potentials (TorchScript + metadata in ``_extra_files``)."""
+"""Write and read exported potentials (TorchScript + metadata in ``_extra_files``).
+
+An exported file holds the potential, its pure-torch neighbour list and its unit handling, and
+loads with ``torch.jit.load`` alone (no eqff, e3nn or vesin)::
+
+    import torch
+    extra = {"eqff_metadata.json": ""}
+    model = torch.jit.load("ethanol.pt", _extra_files=extra)   # extra now holds the metadata JSON
+    out = model.compute(atomic_numbers, positions, cell, pbc)   # Å, eV: energy [1], forces [N,3]
+    energy, forces = model.compute_openmm(atomic_numbers, positions_nm, box_nm)  # kJ/mol, kJ/mol/nm
+
+``compute`` and ``compute_openmm`` accept positions anywhere (outside the cell too) and cells
+of any size: the in-model neighbour list wraps atoms and takes as many periodic images as the
+cutoff needs. Non-finite positions or cells and elements the model lacks raise an error.
+"""
 from __future__ import annotations
 
 import json
 import os
 import zipfile
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from e3nn.util.jit import compile_mode, script
 from torch import Tensor, nn
 
+from eqff import units
 from eqff._version import __version__
 from eqff.data import keys
 from eqff.errors import ModelFileError
@@ -18,15 +33,20 @@ from eqff.nn.neighborlist import batched_neighbor_list_torch
 
 EXPORT_FORMAT = "eqff-torchscript-v1"
 METADATA_FILE = "eqff_metadata.json"
+UNITS = {
+    "length": "angstrom", "energy": "eV", "forces": "eV/angstrom", "stress": "eV/angstrom^3",
+    "compute_openmm": {"positions": "nm", "box": "nm", "energy": "kJ/mol", "forces": "kJ/mol/nm"},
+}
 
 
 @compile_mode("script")
 class ExportedPotential(nn.Module):
-    """The potential plus a pure-torch neighbour list.
+    """The potential plus a pure-torch neighbour list and OpenMM units.
 
     ``forward(data, ...)`` takes a batch with a neighbour list, exactly like ``Potential``;
     ``compute(atomic_numbers, positions, cell, pbc)`` builds the neighbour list itself
-    (one structure, Å and eV).
+    (one structure, Å and eV); ``compute_openmm(atomic_numbers, positions_nm, box_nm)`` is the
+    same in OpenMM units (nm, kJ/mol, kJ/mol/nm; ``box_nm`` None means not periodic).
     """
 
     def __init__(self, potential: Potential):
@@ -35,6 +55,10 @@ class ExportedPotential(nn.Module):
         self.cutoff: float = potential.cutoff
         self.kind: str = potential.kind
         self.config_json: str = potential.config_json
+        self.register_buffer("atomic_numbers", potential.atomic_numbers.clone())
+        self.nm_to_angstrom: float = units.NM_TO_ANGSTROM
+        self.ev_to_kj_per_mol: float = units.EV_TO_KJ_PER_MOL
+        self.ev_per_angstrom_to_kj_per_mol_nm: float = units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM
 
     def forward(self, data: Dict[str, Tensor], compute_forces: bool = True, compute_stress: bool = False,
                 create_graph: bool = False) -> Dict[str, Tensor]:
@@ -43,9 +67,17 @@ class ExportedPotential(nn.Module):
     @torch.jit.export
     def compute(self, atomic_numbers: Tensor, positions: Tensor, cell: Tensor, pbc: Tensor,
                 compute_stress: bool = False) -> Dict[str, Tensor]:
+        if positions.dim() != 2 or positions.shape[1] != 3 or atomic_numbers.shape[0] != positions.shape[0]:
+            raise ValueError("eqff: positions must be [N,3] with one atomic number per atom")
+        if not bool(torch.isfinite(positions).all()):
+            bad: List[int] = torch.nonzero(~torch.isfinite(positions).all(dim=1)).flatten()[:10].tolist()
+            raise ValueError("eqff: positions of atoms " + str(bad) + " are not finite (NaN or inf); "
+                             "the structure or the simulation is broken")
         batch = torch.zeros_like(atomic_numbers)
         cell = cell.to(positions.dtype).reshape(1, 3, 3)
         pbc = pbc.to(torch.bool).reshape(1, 3)
+        if not bool(torch.isfinite(cell).all()):
+            raise ValueError("eqff: the cell is not finite (NaN or inf)")
         edge_index, shifts = batched_neighbor_list_torch(positions, cell, pbc, batch, 1, self.cutoff)
         data: Dict[str, Tensor] = {
             keys.POSITIONS: positions, keys.ATOMIC_NUMBERS: atomic_numbers, keys.BATCH: batch,
@@ -53,10 +85,59 @@ class ExportedPotential(nn.Module):
         }
         return self.potential(data, True, compute_stress, False)
 
+    @torch.jit.export
+    def compute_openmm(self, atomic_numbers: Tensor, positions: Tensor,
+                       box: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Energy (kJ/mol, 0-d float64) and forces (kJ/mol/nm, [N,3] float64) from positions and
+        box vectors (rows) in nm, in the model's dtype; ``box`` None: not periodic."""
+        dtype = self.potential.energy_scale.dtype
+        x = positions.to(dtype) * self.nm_to_angstrom
+        if box is None:
+            cell = torch.zeros((3, 3), dtype=dtype, device=x.device)
+            pbc = torch.zeros(3, dtype=torch.bool, device=x.device)
+        else:
+            cell = box.to(dtype).reshape(3, 3) * self.nm_to_angstrom
+            pbc = torch.ones(3, dtype=torch.bool, device=x.device)
+        out = self.compute(atomic_numbers, x, cell, pbc, False)
+        energy = out[keys.ENERGY].sum().to(torch.float64) * self.ev_to_kj_per_mol
+        forces = out[keys.FORCES].to(torch.float64) * self.ev_per_angstrom_to_kj_per_mol_nm
+        return energy, forces
+
+
+def _find_training_hash(state: Dict[str, Any]) -> Optional[str]:
+    """The training-data hash a trainer checkpoint carries (top level or one dict down)."""
+    names = ("training_data_hash", "data_hash")
+    for name in names:
+        if isinstance(state.get(name), str):
+            return state[name]
+    for value in state.values():
+        if isinstance(value, dict):
+            for name in names:
+                if isinstance(value.get(name), str):
+                    return value[name]
+    return None
+
+
+def _training_summary(state: Dict[str, Any]) -> Dict[str, Any]:
+    """What a trainer checkpoint says about its training (JSON-able scalars only)."""
+    summary: Dict[str, Any] = {}
+    train_config = state.get("train_config")
+    if isinstance(train_config, dict):
+        for key in ("train_file", "valid_file", "energy_key", "forces_key", "stress_key", "seed"):
+            if isinstance(train_config.get(key), (str, int, float)):
+                value = train_config[key]
+                summary[key] = os.path.basename(value) if key.endswith("_file") else value
+    for key in ("epoch", "best_epoch", "best_loss"):
+        if isinstance(state.get(key), (int, float)):
+            summary[key] = state[key]
+    return summary
+
 
 def export_potential(potential: Potential, path: str | os.PathLike, dtype: Optional[torch.dtype] = None,
                      metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Script ``potential`` (a copy, on CPU, in ``dtype``) and save it with its metadata."""
+    from ase.data import chemical_symbols
+
     from eqff.models.io import copy_potential
 
     model = copy_potential(potential, dtype=dtype).eval()
@@ -65,11 +146,14 @@ def export_potential(potential: Potential, path: str | os.PathLike, dtype: Optio
     info = {
         "format": EXPORT_FORMAT,
         "eqff_version": __version__,
+        "torch_version": torch.__version__,
         "kind": config["kind"],
         "elements": config["elements"],
+        "element_symbols": [chemical_symbols[z] for z in config["elements"]],
         "cutoff": config["cutoff"],
         "dtype": str(dtype).replace("torch.", ""),
-        "units": {"length": "angstrom", "energy": "eV", "forces": "eV/angstrom", "stress": "eV/angstrom^3"},
+        "units": UNITS,
+        "training_data_hash": None,
         "model_config": config,
         **(metadata or {}),
     }
@@ -79,6 +163,29 @@ def export_potential(potential: Potential, path: str | os.PathLike, dtype: Optio
     torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(info, indent=1, sort_keys=True)})
     os.replace(tmp, path)
     return info
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, path: str | os.PathLike,
+                      dtype: Optional[torch.dtype] = None, metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Export a checkpoint file (``best.pt``, ``last.pt`` or ``potential_state``): the model in
+    ``dtype`` (default: the checkpoint's), with the checkpoint's training-data hash."""
+    from eqff.models.io import load_checkpoint, potential_from_state
+
+    checkpoint = os.fspath(checkpoint)
+    if is_exported(checkpoint):
+        raise ModelFileError(f"{checkpoint}: is already an exported TorchScript file; export from the checkpoint "
+                             "(best.pt / last.pt) instead")
+    state = load_checkpoint(checkpoint)
+    potential = potential_from_state(state, source=checkpoint, dtype=dtype)
+    info = {"training_data_hash": _find_training_hash(state), "source_checkpoint": os.path.basename(checkpoint),
+            "training": _training_summary(state)}
+    for key in ("example_structure", "e0s"):  # small JSON-able extras a trainer checkpoint keeps
+        if isinstance(state.get(key), dict):
+            try:
+                info[key] = json.loads(json.dumps(state[key]))
+            except (TypeError, ValueError):
+                pass
+    return export_potential(potential, path, dtype=dtype, metadata={**info, **(metadata or {})})
 
 
 def is_exported(path: str | os.PathLike) -> bool:
@@ -92,6 +199,8 @@ def is_exported(path: str | os.PathLike) -> bool:
 
 def read_metadata(path: str | os.PathLike) -> Dict[str, Any]:
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"{path}: no such file")
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if n.endswith("extra/" + METADATA_FILE)]
@@ -100,9 +209,11 @@ def read_metadata(path: str | os.PathLike) -> Dict[str, Any]:
             info = json.loads(archive.read(names[0]))
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise ModelFileError(f"{path}: not a readable eqff model file ({error})") from error
-    if info.get("format") != EXPORT_FORMAT:
+    if not isinstance(info, dict) or info.get("format") != EXPORT_FORMAT:
+        found = info.get("format") if isinstance(info, dict) else None
+        version = info.get("eqff_version") if isinstance(info, dict) else None
         raise ModelFileError(
-            f"{path}: export format {info.get('format')!r} (eqff {info.get('eqff_version')}); this eqff "
+            f"{path}: export format {found!r} (eqff {version}); this eqff "
             f"{__version__} reads {EXPORT_FORMAT!r}: use the eqff version that wrote it or re-export"
         )
     return info
@@ -114,5 +225,9 @@ def load_exported(path: str | os.PathLike, map_location: str = "cpu") -> torch.j
         module = torch.jit.load(os.fspath(path), map_location=map_location)
     except Exception as error:
         raise ModelFileError(f"{os.fspath(path)}: TorchScript cannot load it ({str(error)[:300]}); the file may be corrupt") from error
+    for method in ("compute", "compute_openmm"):
+        if not hasattr(module, method):
+            raise ModelFileError(f"{os.fspath(path)}: an eqff export without the {method}() method; re-export it "
+                                 f"with eqff {__version__}")
     module.eqff_metadata = info
     return module

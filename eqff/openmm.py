@@ -1,0 +1,23 @@
+"""eqff in OpenMM: ``import eqff.openmm`` (or ``eqff.openmm`` after ``import eqff``).
+
+    force = eqff.openmm.torch_force("ethanol.pt", topology=pdb.topology)     # openmmtorch.TorchForce
+    force = eqff.openmm.python_force("ethanol.pt", topology=pdb.topology)    # openmm.PythonForce
+    system.addForce(force)
+
+or through openmm-ml: ``MLPotential("eqff", modelPath="ethanol.pt").createSystem(topology)``.
+The implementation and its decisions (units, periodicity, subsets) are documented in
+``eqff.calculators.openmm_forces``.
+"""
+from eqff.calculators.openmm_forces import (
+    OpenMMModule,
+    PythonForceComputation,
+    load_for_openmm,
+    ml_force,
+    openmm_module,
+    python_force,
+    topology_from_atoms,
+    torch_force,
+)
+
+__all__ = ["OpenMMModule", "PythonForceComputation", "load_for_openmm", "ml_force", "openmm_module",
+           "python_force", "topology_from_atoms", "torch_force"]
