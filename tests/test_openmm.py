@@ -124,7 +124,7 @@ def test_one_number_everywhere(kind, name, ethanol, water, tmp_path):
         system.addForce(make(str(exported), topology=topology))
         results[label] = _evaluate(system, positions_nm)
     system = _system(atoms)
-    system.addForce(eqff.openmm.torch_force(model, topology=atoms))  # in-memory model, ase.Atoms for elements
+    system.addForce(eqff.openmm.torch_force(model, atoms=atoms))  # in-memory model, ase.Atoms as the system
     results["TorchForce from memory, Reference platform"] = _evaluate(system, positions_nm, platform="Reference")
     for implementation in ("torchforce", "pythonforce"):
         system = MLPotential("eqff", modelPath=str(checkpoint)).createSystem(topology, implementation=implementation)

@@ -19,6 +19,8 @@ Decisions, documented here and tested in tests/test_openmm.py:
   of atomic numbers, describing every particle of the System. ``atoms`` (indices into the
   System, ``None``: all) picks the ML atoms; their atomic numbers are taken in the same order
   as their positions, so the energy does not depend on the order of ``atoms`` (openmm-ml#130).
+  ``atoms`` may also be an ``ase.Atoms``: then it is the whole System and gives the elements.
+  Without any element source the force cannot be built and a ``ConfigError`` says so.
 * Periodicity: ``periodic=None`` follows the topology (box vectors set / ``pbc`` all True).
   A periodic force reads OpenMM's box every step and the ML atoms interact with all periodic
   images within the cutoff. This holds for a subset too: in a periodic ML/MM system the ML
@@ -203,6 +205,10 @@ def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequen
     """The module a TorchForce (``subset_positions=True``: forward gets every particle) or a
     PythonForce with ``setParticles`` (``subset_positions=False``: forward gets the ML atoms
     only) runs. See the module docstring for the arguments."""
+    if hasattr(atoms, "get_atomic_numbers"):  # an ase.Atoms as atoms=: the whole system, its elements
+        if topology is not None:
+            raise ConfigError("atoms= is an ase.Atoms (the whole system); do not pass topology= as well")
+        topology, atoms = atoms, None
     numbers = system_atomic_numbers(topology)
     indices = ml_atoms(atoms, len(numbers))
     if periodic is None:
@@ -271,7 +277,6 @@ class PythonForceComputation:
         self.module = module
         self.device = torch.device(device)
         self.periodic = bool(module.periodic)
-        self.dtype = module.model.potential.energy_scale.dtype
 
     def __call__(self, state):
         from openmm import unit
