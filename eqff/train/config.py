@@ -36,7 +36,7 @@ class TrainConfig:
     # squares), "least_squares", a file of isolated atoms, or a mapping {symbol: eV}
     e0s: Union[str, Dict[str, float]] = "auto"
     # --- model ---
-    model: str = "segnn"  # schnet | egnn | segnn
+    model: str = "segnn"  # schnet | egnn | segnn | lifted | pointconv (a baseline: use augment_rotations)
     cutoff: float = 5.0  # Å
     hyperparameters: Dict[str, Any] = field(default_factory=dict)  # model-specific (see eqff.models)
     dtype: str = "float32"  # float32 | float64
