@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 from ase import Atoms, units
@@ -49,14 +49,16 @@ def _start(atoms: Atoms, calculator, temperature: float, seed: int) -> Atoms:
 
 
 def nve_drift(atoms: Atoms, calculator, picoseconds: float = 2.0, timestep_fs: float = 0.5,
-              temperature: float = 300.0, seed: int = 0, samples: int = 200) -> NVEResult:
-    """Velocity Verlet from Maxwell-Boltzmann velocities; drift is the slope of E_total(t)."""
+              temperature: float = 300.0, seed: int = 0, samples: int = 200,
+              trajectory: Optional[str] = None) -> NVEResult:
+    """Velocity Verlet from Maxwell-Boltzmann velocities; drift is the slope of E_total(t).
+    ``trajectory``: also write the sampled frames to this ASE trajectory file."""
     import time
 
     atoms = _start(atoms, calculator, temperature, seed)
     steps = max(int(round(picoseconds * 1000.0 / timestep_fs)), 2)
     interval = max(steps // samples, 1)
-    dyn = VelocityVerlet(atoms, timestep_fs * units.fs)
+    dyn = VelocityVerlet(atoms, timestep_fs * units.fs, trajectory=trajectory, loginterval=interval)
     times, energies = [], []
 
     def record():

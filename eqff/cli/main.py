@@ -18,6 +18,7 @@ COMMANDS = {
     "export": ("eqff.cli.export", "write a self-contained TorchScript file for ASE, OpenMM and libtorch"),
     "train": ("eqff.cli.train", "fit a potential to DFT energies, forces and stresses"),
     "evaluate": ("eqff.cli.evaluate", "error metrics of a model on a data file"),
+    "demo": ("eqff.cli.demo", "MD with the shipped ethanol potential in ASE and OpenMM (--train: fit one first)"),
     "check": ("eqff.cli.check", "validate a potential (symmetry, smoothness, MD stability) with a report"),
 }
 
