@@ -38,7 +38,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -46,6 +46,8 @@ from e3nn.util.jit import compile_mode, script as e3nn_script
 from torch import Tensor, nn
 
 from eqff import units
+from eqff.data import keys
+from eqff.nn.neighborlist import neighbor_list_torch
 from eqff.errors import ConfigError, UnknownElementError
 
 ModelLike = Union[str, os.PathLike, nn.Module]
@@ -61,10 +63,18 @@ class OpenMMModule(nn.Module):
     ``atomic_numbers`` are those of the ML atoms; ``indices`` (optional) are the ML atoms'
     particle indices in the System (then ``forward`` gets the positions of every particle and
     returns forces for every particle, zero outside the ML atoms).
+
+    Neighbour list with a skin (``skin`` Å > 0, the default 1 Å): the module keeps the pairs
+    within ``cutoff + skin`` of the positions (and box) of its last rebuild, and each step
+    keeps those within the cutoff; it rebuilds when an atom has moved more than ``skin / 2``
+    from its reference position, when the box changed or when the number of atoms changed, so
+    the model sees exactly the pairs a fresh list finds (tests/test_speed_paths.py). The
+    edges may come in another order than from a fresh list, so sums differ by round-off only.
+    ``skin=0`` builds a fresh list every step (through ``model.compute_openmm``).
     """
 
     def __init__(self, model: nn.Module, atomic_numbers: Tensor, indices: Optional[Tensor] = None,
-                 periodic: bool = False):
+                 periodic: bool = False, skin: float = 1.0):
         super().__init__()
         self.model = model
         self.register_buffer("atomic_numbers", torch.as_tensor(atomic_numbers, dtype=torch.long).clone())
@@ -73,6 +83,19 @@ class OpenMMModule(nn.Module):
             indices = torch.zeros(0, dtype=torch.long)
         self.register_buffer("indices", torch.as_tensor(indices, dtype=torch.long).clone())
         self.periodic: bool = bool(periodic)
+        if not float(skin) >= 0.0:
+            raise ConfigError(f"skin must be >= 0 Å, got {skin}")
+        self.skin: float = float(skin)
+        self.cutoff: float = float(model.cutoff)
+        self.nm_to_angstrom: float = units.NM_TO_ANGSTROM
+        self.ev_to_kj_per_mol: float = units.EV_TO_KJ_PER_MOL
+        self.ev_per_angstrom_to_kj_per_mol_nm: float = units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM
+        self.neighbor_list_builds: int = 0
+        # the cache: positions (Å) and cell of the last rebuild, and its pairs within cutoff + skin
+        self.register_buffer("reference_positions", torch.zeros((0, 3), dtype=torch.float64), persistent=False)
+        self.register_buffer("reference_cell", torch.zeros((3, 3), dtype=torch.float64), persistent=False)
+        self.register_buffer("cached_edge_index", torch.zeros((2, 0), dtype=torch.long), persistent=False)
+        self.register_buffer("cached_shifts", torch.zeros((0, 3), dtype=torch.float64), persistent=False)
 
     def forward(self, positions: Tensor, box: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         if self.periodic and box is None:
@@ -87,11 +110,63 @@ class OpenMMModule(nn.Module):
         cell: Optional[Tensor] = None
         if self.periodic and box is not None:
             cell = box.detach()
-        energy, forces = self.model.compute_openmm(self.atomic_numbers, x, cell)
+        if self.skin > 0.0:
+            energy, forces = self.compute_with_skin(x, cell)
+        else:
+            energy, forces = self.model.compute_openmm(self.atomic_numbers, x, cell)
         if self.use_indices:
             full = torch.zeros((positions.shape[0], 3), dtype=forces.dtype, device=forces.device)
             forces = full.index_copy(0, self.indices, forces)
         return energy.detach(), forces.detach()
+
+    def compute_with_skin(self, positions_nm: Tensor, box_nm: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """``model.compute_openmm`` with the cached neighbour list (same checks, same units)."""
+        dtype = self.model.potential.energy_scale.dtype
+        x = positions_nm.to(dtype) * self.nm_to_angstrom
+        if not bool(torch.isfinite(x).all()):
+            bad: List[int] = torch.nonzero(~torch.isfinite(x).all(dim=1)).flatten()[:10].tolist()
+            raise ValueError("eqff: positions of atoms " + str(bad) + " are not finite (NaN or inf); "
+                             "the structure or the simulation is broken")
+        if box_nm is None:
+            cell = torch.zeros((3, 3), dtype=dtype, device=x.device)
+            pbc = torch.zeros(3, dtype=torch.bool, device=x.device)
+        else:
+            cell = box_nm.to(dtype).reshape(3, 3) * self.nm_to_angstrom
+            pbc = torch.ones(3, dtype=torch.bool, device=x.device)
+            if not bool(torch.isfinite(cell).all()):
+                raise ValueError("eqff: the cell is not finite (NaN or inf)")
+        edge_index, shifts = self.neighbours(x, cell, pbc)
+        data: Dict[str, Tensor] = {
+            keys.POSITIONS: x, keys.ATOMIC_NUMBERS: self.atomic_numbers,
+            keys.BATCH: torch.zeros_like(self.atomic_numbers), keys.CELL: cell.reshape(1, 3, 3),
+            keys.PBC: pbc.reshape(1, 3), keys.EDGE_INDEX: edge_index, keys.CELL_SHIFTS: shifts,
+        }
+        out = self.model(data, True, False, False)
+        energy = out[keys.ENERGY].sum().to(torch.float64) * self.ev_to_kj_per_mol
+        forces = out[keys.FORCES].to(torch.float64) * self.ev_per_angstrom_to_kj_per_mol_nm
+        return energy, forces
+
+    def neighbours(self, x: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor]:
+        """Pairs within the cutoff from the cached list, rebuilt at ``cutoff + skin`` when stale."""
+        reference = self.reference_positions
+        stale = reference.shape[0] != x.shape[0] or reference.dtype != x.dtype
+        if not stale:
+            stale = not bool(torch.equal(cell, self.reference_cell))
+        if not stale:
+            moved = x - reference
+            stale = bool(((moved * moved).sum(dim=1) > 0.25 * self.skin * self.skin).any())
+        if stale:
+            edge_index, shifts = neighbor_list_torch(x, cell, pbc, self.cutoff + self.skin)
+            self.reference_positions = x.clone()
+            self.reference_cell = cell.clone()
+            self.cached_edge_index = edge_index
+            self.cached_shifts = shifts
+            self.neighbor_list_builds += 1
+        edge_index = self.cached_edge_index
+        shifts = self.cached_shifts
+        vectors = x.index_select(0, edge_index[1]) - x.index_select(0, edge_index[0]) + shifts @ cell
+        inside = torch.nonzero((vectors * vectors).sum(dim=1) < self.cutoff * self.cutoff).flatten()
+        return edge_index.index_select(1, inside), shifts.index_select(0, inside)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,10 +276,11 @@ def ml_atoms(atoms: Optional[Sequence[int]], num_particles: int) -> Optional[Lis
 def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequence[int]] = None,
                   periodic: Optional[bool] = None, dtype: Union[str, torch.dtype, None] = None,
                   subset_positions: bool = True, script: bool = True,
-                  device: Union[str, torch.device] = "cpu") -> OpenMMModule:
+                  device: Union[str, torch.device] = "cpu", skin: float = 1.0) -> OpenMMModule:
     """The module a TorchForce (``subset_positions=True``: forward gets every particle) or a
     PythonForce with ``setParticles`` (``subset_positions=False``: forward gets the ML atoms
-    only) runs. See the module docstring for the arguments."""
+    only) runs. See the module docstring for the arguments; ``skin`` (Å) is the neighbour-list
+    skin of ``OpenMMModule`` (0: a fresh list every step)."""
     if hasattr(atoms, "get_atomic_numbers"):  # an ase.Atoms as atoms=: the whole system, its elements
         if topology is not None:
             raise ConfigError("atoms= is an ase.Atoms (the whole system); do not pass topology= as well")
@@ -223,7 +299,8 @@ def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequen
         raise UnknownElementError(f"ML atoms {where} are elements {unknown}, which this model does not know "
                                   f"(it knows {sorted(known)})")
     module_indices = torch.tensor(indices, dtype=torch.long) if (indices is not None and subset_positions) else None
-    module = OpenMMModule(exported, torch.tensor(ml_numbers, dtype=torch.long), module_indices, bool(periodic))
+    module = OpenMMModule(exported, torch.tensor(ml_numbers, dtype=torch.long), module_indices, bool(periodic),
+                          skin=skin)
     module = module.to(device)
     if script:
         module = torch.jit.script(module) if isinstance(exported, torch.jit.ScriptModule) else e3nn_script(module)
@@ -235,14 +312,15 @@ def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequen
 
 
 def torch_force(model: ModelLike, atoms: Optional[Sequence[int]] = None, periodic: Optional[bool] = None,
-                topology: Any = None, dtype: Union[str, torch.dtype, None] = None):
+                topology: Any = None, dtype: Union[str, torch.dtype, None] = None, skin: float = 1.0):
     """An ``openmmtorch.TorchForce`` running the potential (it returns forces itself).
 
     ``model``: checkpoint or export path, ``Potential`` or loaded export; ``atoms``: ML atom
     indices in the System (None: all); ``topology``: Topology, ase.Atoms or atomic numbers of
-    the whole System; ``periodic``: None follows the topology; ``dtype``: None keeps the model's."""
+    the whole System; ``periodic``: None follows the topology; ``dtype``: None keeps the model's;
+    ``skin``: neighbour-list skin in Å (the list is rebuilt when an atom moved skin/2; 0: every step)."""
     openmmtorch = import_openmmtorch()
-    module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=True, script=True)
+    module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=True, script=True, skin=skin)
     force = openmmtorch.TorchForce(module)
     force.setOutputsForces(True)
     force.setUsesPeriodicBoundaryConditions(bool(module.periodic))
@@ -306,14 +384,14 @@ class PythonForceComputation:
 
 def python_force(model: ModelLike, atoms: Optional[Sequence[int]] = None, periodic: Optional[bool] = None,
                  topology: Any = None, dtype: Union[str, torch.dtype, None] = None,
-                 device: Union[str, torch.device] = "cpu", script: bool = False):
+                 device: Union[str, torch.device] = "cpu", script: bool = False, skin: float = 1.0):
     """An ``openmm.PythonForce`` running the potential with any torch, on ``device`` (e.g.
     "cuda" when TorchForce is unavailable). Same arguments as ``torch_force``; ``script=False``
     runs an in-memory or checkpoint model eagerly (export files are TorchScript anyway)."""
     import openmm
 
     module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=False, script=script,
-                           device=device)
+                           device=device, skin=skin)
     force = openmm.PythonForce(PythonForceComputation(module, device))
     if atoms is not None:
         force.setParticles([int(i) for i in atoms])

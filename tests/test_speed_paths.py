@@ -1,0 +1,120 @@
+"""Correctness of the fast paths (benchmarks/speed.py measures their speed; no timing here).
+
+* the pure-torch neighbour list (half search, sparse bin table) finds exactly ASE's pairs, in
+  both directions, also for atoms spread over thousands of Å in open directions;
+* OpenMMModule's neighbour list with a skin gives the numbers of a fresh list every step, and
+  rebuilds on large moves, box changes and atoms jumping by a box vector, not on small moves.
+"""
+import numpy as np
+import pytest
+import torch
+from ase.neighborlist import primitive_neighbor_list
+
+import eqff
+from eqff.calculators.openmm_forces import openmm_module
+from eqff.nn.neighborlist import neighbor_list_torch
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _pairs(edge_index, shifts):
+    shifts = np.rint(np.asarray(shifts)).astype(int)
+    return set(zip(np.asarray(edge_index[0]).tolist(), np.asarray(edge_index[1]).tolist(), *shifts.T.tolist()))
+
+
+def _reference(positions, cell, pbc, cutoff):
+    i, j, S = primitive_neighbor_list("ijS", pbc, cell, positions, cutoff, self_interaction=False)
+    return _pairs(np.stack([i, j]), S)
+
+
+def test_far_apart_atoms_need_no_dense_grid():
+    # three atoms over 3000 Å used to allocate a dense grid of ~2e8 bins (27 s)
+    positions = torch.tensor([[0.0, 0.0, 0.0], [3000.0, 0.0, 0.0], [0.0, 3000.0, 3000.0]], dtype=torch.float64)
+    edge_index, shifts = neighbor_list_torch(positions, torch.zeros(3, 3, dtype=torch.float64),
+                                             torch.zeros(3, dtype=torch.bool), 5.0)
+    assert edge_index.shape == (2, 0) and shifts.shape == (0, 3)
+
+
+@pytest.mark.parametrize("pbc", [[False] * 3, [True, False, False], [True, True, False]])
+def test_clusters_far_apart_match_ase(pbc):
+    rng = np.random.default_rng(4)
+    clusters = [rng.uniform(0, 6, (15, 3)) + centre for centre in ([0, 0, 0], [2500, 10, -3], [4, 1800, 900])]
+    positions = np.concatenate(clusters)
+    cell = np.diag([9.0, 11.0, 10.0])
+    expected = _reference(positions, cell, pbc, 3.5)
+    edge_index, shifts = neighbor_list_torch(torch.tensor(positions), torch.tensor(cell), torch.tensor(pbc), 3.5)
+    assert _pairs(edge_index.numpy(), shifts.numpy()) == expected
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_replicated_water_matches_ase_in_both_directions(water, dtype):
+    atoms = water.repeat((2, 1, 1))
+    positions = atoms.positions + np.random.default_rng(0).normal(0, 3.0, atoms.positions.shape)  # some outside
+    edge_index, shifts = neighbor_list_torch(torch.tensor(positions, dtype=dtype), torch.tensor(atoms.cell.array, dtype=dtype),
+                                             torch.tensor(atoms.pbc), 5.0, chunk_size=100)
+    found = _pairs(edge_index.numpy(), shifts.numpy())
+    assert len(found) == edge_index.shape[1]  # no duplicates
+    assert found == {(j, i, -a, -b, -c) for i, j, a, b, c in found}
+    if dtype == torch.float64:
+        assert found == _reference(positions, atoms.cell.array, atoms.pbc, 5.0)
+
+
+def _energy_forces(module, positions_nm, box_nm):
+    energy, forces = module(torch.tensor(positions_nm), None if box_nm is None else torch.tensor(box_nm))
+    return float(energy), forces.numpy()
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_openmm_skin_gives_fresh_list_numbers(water, periodic):
+    atoms = water.copy()
+    if not periodic:
+        atoms.pbc = False
+        atoms.cell = np.zeros((3, 3))
+    torch.manual_seed(3)
+    model = eqff.build_model("schnet", elements=["H", "O"], cutoff=4.0, dtype="float64")
+    cached = openmm_module(model, topology=atoms, periodic=periodic, skin=1.0)
+    fresh = openmm_module(model, topology=atoms, periodic=periodic, skin=0.0)
+    rng = np.random.default_rng(1)
+    positions = atoms.positions * 0.1
+    box = atoms.cell.array * 0.1 if periodic else None
+    builds = []
+    moves = ["none", "small", "small", "small", "large", "small", "wrap", "box", "small"]
+    for move in moves:
+        if move == "small":  # each atom moves < skin/2 from its reference: no rebuild
+            positions = positions + rng.uniform(-0.004, 0.004, positions.shape)
+        elif move == "large":
+            positions = positions.copy()
+            positions[5] += [0.06, 0.0, 0.0]  # 0.6 Å > skin/2
+        elif move == "wrap" and periodic:
+            positions = positions.copy()
+            positions[7] += box[0]  # the same physics, but the cached shifts would be wrong
+        elif move == "box" and periodic:
+            box = box * 1.01
+            positions = positions * 1.01
+        energy, forces = _energy_forces(cached, positions, box)
+        ref_energy, ref_forces = _energy_forces(fresh, positions, box)
+        assert energy == pytest.approx(ref_energy, rel=1e-12, abs=1e-9)
+        np.testing.assert_allclose(forces, ref_forces, rtol=1e-10, atol=1e-9)
+        builds.append(cached.neighbor_list_builds)
+    expected = [1, 1, 1, 1, 2, 2, 3 if periodic else 2, 4 if periodic else 2, 4 if periodic else 2]
+    assert builds == expected
+
+
+def test_openmm_skin_pairs_equal_a_fresh_list(water):
+    torch.manual_seed(0)
+    model = eqff.build_model("schnet", elements=["H", "O"], cutoff=5.0, dtype="float64")
+    module = openmm_module(model, topology=water, periodic=True, skin=1.0, script=False)
+    cell = torch.tensor(water.cell.array)
+    pbc = torch.ones(3, dtype=torch.bool)
+    x = torch.tensor(water.positions)
+    module.neighbours(x, cell, pbc)
+    x = x + torch.empty_like(x).uniform_(-0.25, 0.25)
+    edge_index, shifts = module.neighbours(x, cell, pbc)
+    assert module.neighbor_list_builds == 1
+    assert _pairs(edge_index.numpy(), shifts.numpy()) == _pairs(*[t.numpy() for t in neighbor_list_torch(x, cell, pbc, 5.0)])
