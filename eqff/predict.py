@@ -8,7 +8,7 @@ import torch
 from ase import Atoms
 
 from eqff.data import keys
-from eqff.data.frames import Frame
+from eqff.data.frames import Frame, validate_frame
 from eqff.data.graph import collate, frame_to_graph
 
 
@@ -32,7 +32,9 @@ def predict(
     compute_forces: bool = True,
 ) -> List[Dict[str, np.ndarray]]:
     """One dict per structure: energy (eV), forces (eV/Å), atomic_energies, stress (eV/Å³, 3x3)."""
-    frames = [s if isinstance(s, Frame) else Frame.from_atoms(s) for s in structures]
+    frames = [s if isinstance(s, Frame) else Frame.from_atoms(s, source=f"structure {k}") for k, s in enumerate(structures)]
+    for frame in frames:
+        validate_frame(frame, require_energy=False, require_forces=False)
     dtype, device = model_dtype(potential), model_device(potential)
     results: List[Dict[str, np.ndarray]] = []
     for start in range(0, len(frames), batch_size):

@@ -25,3 +25,18 @@ def water():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+# What the hardening tests tried (inputs, kills, MD steps), printed at the end of the run.
+HARDENING_COUNTS = {}
+
+
+def count(what: str, n: int = 1) -> None:
+    HARDENING_COUNTS[what] = HARDENING_COUNTS.get(what, 0) + n
+
+
+def pytest_terminal_summary(terminalreporter):
+    if HARDENING_COUNTS:
+        terminalreporter.write_sep("-", "hardening: what was tried")
+        for what, n in sorted(HARDENING_COUNTS.items()):
+            terminalreporter.write_line(f"{what}: {n}")

@@ -90,8 +90,20 @@ def test_zbl_prior_repels_at_short_range_and_vanishes_beyond_covalent_radii(tmp_
 
 @pytest.mark.parametrize("kind", MODELS)
 def test_coincident_atoms_are_refused_not_nan(kind):
+    """Refused on the host (DataError naming the structure) and, for batches built elsewhere
+    (exported models, OpenMM), inside the model itself."""
     from ase import Atoms
 
+    from eqff.data.graph import collate
+    from eqff.data.neighbors import neighbor_list
+    from eqff.errors import DataError
+
     model = eqff.build_model(kind, elements=["H", "O"], cutoff=5.0)
+    atoms = Atoms("OH2", positions=[[0, 0, 0], [1, 0, 0], [1, 0, 0]])
+    with pytest.raises(DataError, match=r"structure 0: atoms 1 and 2 are 0 Å apart \(coincident"):
+        predict(model, [atoms])
+    edge_index, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 5.0)
+    batch = collate([{"positions": atoms.positions, "atomic_numbers": atoms.numbers, "cell": atoms.cell.array,
+                      "pbc": atoms.pbc, "edge_index": edge_index, "cell_shifts": shifts}], dtype=torch.float32)
     with pytest.raises(ValueError, match=r"atoms 1 and 2 are 0.0 Å apart \(coincident\)"):
-        predict(model, [Atoms("OH2", positions=[[0, 0, 0], [1, 0, 0], [1, 0, 0]])])
+        model(batch)

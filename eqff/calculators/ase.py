@@ -15,7 +15,8 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from eqff.data import keys
-from eqff.data.neighbors import neighbor_list
+from eqff.data.frames import Frame, validate_frame
+from eqff.data.neighbors import check_separation, neighbor_list
 from eqff.errors import UnknownElementError
 from eqff.models.io import copy_potential
 from eqff.models.potential import Potential
@@ -59,6 +60,7 @@ class EqffCalculator(Calculator):
         want_stress = "stress" in properties
         if want_stress and not atoms.pbc.all():
             raise PropertyNotImplementedError("stress needs a cell periodic in all three directions")
+        validate_frame(Frame.from_atoms(atoms, source="atoms"), require_energy=False, require_forces=False)
         unknown = sorted(set(int(z) for z in atoms.numbers) - self.known_numbers)
         if unknown:
             raise UnknownElementError(
@@ -111,4 +113,5 @@ class EqffCalculator(Calculator):
         edge_index = cache["edge_index"]
         vectors = positions[edge_index[1]] - positions[edge_index[0]] + cache["offsets"]
         inside = np.einsum("ij,ij->i", vectors, vectors) < self.cutoff ** 2
+        check_separation(vectors[inside], edge_index[:, inside], "atoms")
         return edge_index[:, inside], cache["shifts"][inside]

@@ -84,6 +84,7 @@ def read_frames(
         if index != ":":
             frames = frames[index] if isinstance(index, slice) else [frames[int(index)]]
     else:
+        _check_text_file_complete(path)
         try:
             images = ase.io.read(path, index=index, format=format)
         except Exception as error:  # ASE raises many types for unreadable files
@@ -103,6 +104,21 @@ def read_frames(
         validate_frame(frame, energy_key, forces_key, stress_key,
                        require_energy, require_forces and not frame.is_isolated_atom)
     return frames
+
+
+TEXT_FORMATS = (".xyz", ".extxyz")
+
+
+def _check_text_file_complete(path: str) -> None:
+    """A text structure file cut mid-line can still parse, with a shortened last number: refuse
+    files that do not end with a newline (how a truncated copy or a killed writer leaves them)."""
+    if not path.lower().endswith(TEXT_FORMATS) or os.path.getsize(path) == 0:
+        return
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) not in (b"\n", b"\r"):
+            raise DataError(f"{path}: does not end with a newline, so its last line may be cut short (a truncated "
+                            "copy?); check the file, or add the final newline if it is complete")
 
 
 def _lookup(atoms: Atoms, key: str, per_atom: bool) -> Optional[np.ndarray]:
@@ -160,6 +176,15 @@ def validate_frame(frame: Frame, energy_key: str = "energy", forces_key: str = "
         raise DataError(f"{where}: atom {bad} has atomic number {frame.numbers[bad]}, not a chemical element")
     _finite(frame.positions, where, "positions", "atom")
     _finite(frame.cell, where, "cell", "lattice vector")
+    if frame.positions.shape != (len(frame.numbers), 3):
+        raise DataError(f"{where}: positions have shape {frame.positions.shape}, expected ({len(frame.numbers)}, 3)")
+    if np.any(frame.pbc):
+        lengths = np.linalg.norm(frame.cell, axis=1)
+        if np.any(lengths[frame.pbc] < 1e-8):
+            raise DataError(f"{where}: the cell is periodic along {frame.pbc.tolist()} but lattice vector(s) "
+                            f"{np.flatnonzero(frame.pbc & (lengths < 1e-8)).tolist()} are zero; give the cell or set pbc")
+        if np.all(frame.pbc) and abs(np.linalg.det(frame.cell)) < 1e-8:
+            raise DataError(f"{where}: the periodic cell has zero volume (singular lattice vectors); fix the cell")
     if require_energy and frame.energy is None:
         raise DataError(f"{where}: no energy under key '{energy_key}'; pass energy_key=... naming the key the file uses")
     if require_forces and frame.forces is None:

@@ -8,12 +8,14 @@ import torch
 
 from eqff.data import keys
 from eqff.data.frames import Frame
-from eqff.data.neighbors import neighbor_list
+from eqff.data.neighbors import check_separation, neighbor_list
 
 
 def frame_to_graph(frame: Frame, cutoff: float) -> Dict[str, np.ndarray]:
     """A frame with its neighbour list, as numpy arrays (labels included where present)."""
     edge_index, shifts = neighbor_list(frame.positions, frame.cell, frame.pbc, cutoff)
+    vectors = frame.positions[edge_index[1]] - frame.positions[edge_index[0]] + shifts @ frame.cell
+    check_separation(vectors, edge_index, frame.source or "structure")
     n = len(frame)
     graph = {
         keys.POSITIONS: frame.positions,

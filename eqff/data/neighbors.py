@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 import vesin
 
-from eqff.errors import NeighborListError
+from eqff.errors import DataError, NeighborListError
+
+#: Atoms closer than this (Å) are coincident: no model defines an energy there.
+MIN_SEPARATION = 1e-3
 
 
 def neighbor_list(
@@ -40,3 +43,15 @@ def _check_periodic_cell(cell: np.ndarray, pbc: np.ndarray) -> None:
         )
     if pbc.all() and abs(np.linalg.det(cell)) < 1e-8:
         raise NeighborListError("the periodic cell is singular (zero volume): check the lattice vectors")
+
+
+def check_separation(vectors: np.ndarray, edge_index: np.ndarray, source: str = "structure") -> None:
+    """``DataError`` naming the two atoms if any pair is closer than ``MIN_SEPARATION``."""
+    if len(vectors) == 0:
+        return
+    distance_sq = np.einsum("ij,ij->i", vectors, vectors)
+    closest = int(np.argmin(distance_sq))
+    if distance_sq[closest] < MIN_SEPARATION ** 2:
+        i, j = int(edge_index[0, closest]), int(edge_index[1, closest])
+        raise DataError(f"{source}: atoms {i} and {j} are {np.sqrt(distance_sq[closest]):.2g} Å apart (coincident, "
+                        "or an atom and its own periodic image); remove duplicated atoms or check the coordinates")

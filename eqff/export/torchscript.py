@@ -28,6 +28,7 @@ from eqff import units
 from eqff._version import __version__
 from eqff.data import keys
 from eqff.errors import ModelFileError
+from eqff.models.io import tensor_checksum
 from eqff.models.potential import Potential
 from eqff.nn.neighborlist import batched_neighbor_list_torch
 
@@ -158,6 +159,7 @@ def export_potential(potential: Potential, path: str | os.PathLike, dtype: Optio
         **(metadata or {}),
     }
     scripted = script(ExportedPotential(model))
+    info["weights_sha256"] = tensor_checksum(dict(scripted.state_dict()))
     path = os.fspath(path)
     tmp = path + ".tmp"
     torch.jit.save(scripted, tmp, _extra_files={METADATA_FILE: json.dumps(info, indent=1, sort_keys=True)})
@@ -229,5 +231,9 @@ def load_exported(path: str | os.PathLike, map_location: str = "cpu") -> torch.j
         if not hasattr(module, method):
             raise ModelFileError(f"{os.fspath(path)}: an eqff export without the {method}() method; re-export it "
                                  f"with eqff {__version__}")
+    expected = info.get("weights_sha256")
+    if expected is not None and tensor_checksum(dict(module.state_dict())) != expected:
+        raise ModelFileError(f"{os.fspath(path)}: the weights do not match the checksum in its metadata: the file was "
+                             "modified or corrupted after export; use an intact copy or re-export")
     module.eqff_metadata = info
     return module

@@ -2,6 +2,7 @@
 pickled module, and load with ``torch.load(weights_only=True)``."""
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any, Dict, Union
 
@@ -21,22 +22,50 @@ def _is_derived(name: str) -> bool:
     return "._w3j_" in name
 
 
+def tensor_checksum(tensors: Dict[str, torch.Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes: a changed or corrupted weight changes it."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def potential_state(potential: Potential) -> Dict[str, Any]:
     """The part of a checkpoint that rebuilds the model."""
+    weights = {k: v.detach().cpu() for k, v in potential.state_dict().items() if not _is_derived(k)}
     return {
         "format": CHECKPOINT_FORMAT,
         "eqff_version": __version__,
         "model_config": potential.config(),
-        "model_state": {k: v.detach().cpu() for k, v in potential.state_dict().items() if not _is_derived(k)},
+        "model_state": weights,
+        "model_state_sha256": tensor_checksum(weights),
     }
+
+
+def _check_format(state: Any, source: str) -> None:
+    if not isinstance(state, dict) or not str(state.get("format", "")).startswith("eqff-checkpoint-"):
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ModelFileError(f"{source}: not an eqff checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+    if state["format"] != CHECKPOINT_FORMAT:
+        raise ModelFileError(
+            f"{source}: written by eqff {state.get('eqff_version', '?')} in format {state['format']!r}; this eqff "
+            f"{__version__} reads {CHECKPOINT_FORMAT!r}: use eqff {state.get('eqff_version', '?')} to load or re-export it"
+        )
+    for key in ("model_config", "model_state"):
+        if key not in state:
+            raise ModelFileError(f"{source}: an eqff checkpoint without '{key}'; the file is incomplete")
+    expected = state.get("model_state_sha256")
+    if expected is not None and tensor_checksum(state["model_state"]) != expected:
+        raise ModelFileError(f"{source}: the weights do not match their checksum: the file was modified or corrupted "
+                             "after it was written; use an intact copy")
 
 
 def potential_from_state(state: Dict[str, Any], source: str = "checkpoint",
                          dtype: Union[str, torch.dtype, None] = None) -> Potential:
     """Rebuild a potential; ``dtype`` defaults to the dtype of the saved weights."""
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ModelFileError(f"{source}: not an eqff checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+    _check_format(state, source)
     weights = state["model_state"]
     if dtype is None:
         dtype = next(v for v in weights.values() if v.is_floating_point()).dtype

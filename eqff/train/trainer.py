@@ -18,7 +18,7 @@ from tqdm import tqdm
 from eqff._version import __version__
 from eqff.data import keys
 from eqff.errors import ConfigError, EqffError
-from eqff.models.io import CHECKPOINT_FORMAT, load_checkpoint, potential_from_state
+from eqff.models.io import CHECKPOINT_FORMAT, load_checkpoint, potential_from_state, tensor_checksum
 from eqff.models.potential import Potential
 from eqff.models.registry import build_model, resolve_dtype
 from eqff.train import plots
@@ -116,6 +116,7 @@ class Trainer:
             "eqff_version": __version__,
             "model_config": self.potential.config(),
             "model_state": model_state,  # EMA weights: what load_potential / export use
+            "model_state_sha256": tensor_checksum(model_state),
             "train_config": self.config.to_dict(),
             "data_hash": self.data.data_hash,
             "e0s": {str(k): v for k, v in self.data.e0s.items()},
