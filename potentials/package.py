@@ -1,0 +1,163 @@
+"""Package a finished training run as a shipped potential: potentials/<name>/ with the exported
+model, its config, test metrics (`eqff evaluate`), the `eqff check` report and MODEL_CARD.md.
+
+    python potentials/package.py benchmarks/runs/ethanol_egnn --name ethanol_egnn --dataset rmd17_ethanol
+
+The data a card points to is bundled under potentials/data/<dataset>/ (licenses allow it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+DATASETS = {
+    "rmd17_ethanol": {
+        "title": "revised MD17 ethanol",
+        "source": "BOTNet-datasets `dataset_ethanol/` (rMD17: Christensen & von Lilienfeld, Mach. Learn.: Sci. "
+                  "Technol. 1, 045018 (2020))",
+        "license": "MIT",
+        "level": "DFT PBE/def2-SVP (ORCA 4.2, VeryTightSCF, Grid 7)",
+        "test": "test_MD.xyz.gz (1000 frames, disjoint from train)",
+        "published": [("MACE", "0.4 / 2.1"), ("Allegro", "0.4 / 2.1"), ("NequIP", "0.4 / 2.8"), ("BOTNet", "0.4 / 3.2"),
+                      ("PaiNN", "2.7 / 10.0"), ("ACE", "1.2 / 7.3"), ("GAP", "3.5 / 18.1")],
+        "published_note": "Batatia et al., MACE, NeurIPS 2022, Table 1: 950 train + 50 validation frames; "
+                          "energy MAE meV per molecule / force MAE meV/Å. Their test frames are not exactly ours.",
+    },
+    "rmd17_aspirin": {
+        "title": "revised MD17 aspirin",
+        "source": "mace-jax `data/` (rMD17: Christensen & von Lilienfeld 2020)",
+        "license": "MIT",
+        "level": "DFT PBE/def2-SVP",
+        "test": "test.xyz.gz (1800 frames, disjoint from train; not the paper's 1000/1000 split)",
+        "published": [("MACE", "2.2 / 6.6"), ("Allegro", "2.3 / 7.3"), ("NequIP", "2.3 / 8.2"), ("BOTNet", "2.3 / 8.5"),
+                      ("PaiNN", "6.9 / 16.1"), ("ACE", "6.1 / 17.9"), ("GAP", "17.7 / 44.9")],
+        "published_note": "Batatia et al., MACE, NeurIPS 2022, Table 1: 950 train + 50 validation frames; "
+                          "energy MAE meV per molecule / force MAE meV/Å. Their test frames are not exactly ours.",
+    },
+    "water_192": {
+        "title": "liquid water, 64 molecules in a 12.44 Å periodic cube",
+        "source": "deepmd-kit `examples/water/data` (converted to extxyz)",
+        "license": "LGPL-3.0",
+        "level": "DFT (functional not stated by the source)",
+        "test": "test.xyz.gz (the 50 frames left by a seeded 300/50/rest split)",
+        "published": [],
+        "published_note": "No published error table for this exact split.",
+    },
+}
+
+
+def sh(args, **kwargs):
+    print("$ " + " ".join(args), flush=True)
+    return subprocess.run(args, **kwargs)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="training run folder (best.pt, config.yaml, metrics.csv, stdout.log)")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    parser.add_argument("--test-file", help="default: potentials/data/<dataset>/test.xyz.gz")
+    parser.add_argument("--nve-ps", type=float, default=2.0)
+    parser.add_argument("--nvt-ps", type=float, default=1.0)
+    parser.add_argument("--skip-check", action="store_true")
+    args = parser.parse_args()
+
+    out = os.path.join(HERE, args.name)
+    os.makedirs(out, exist_ok=True)
+    info = DATASETS[args.dataset]
+    test_file = args.test_file or os.path.join(HERE, "data", args.dataset, "test.xyz.gz")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    eqff = [sys.executable, "-m", "eqff"]
+    sh(eqff + ["export", os.path.join(args.run, "best.pt"), "-o", os.path.join(out, "model.pt")], check=True, env=env)
+    for name in ("config.yaml", "metrics.csv", "learning_curves.png", "parity_test.png"):
+        if os.path.exists(os.path.join(args.run, name)):
+            shutil.copy(os.path.join(args.run, name), os.path.join(out, name))
+    sh(eqff + ["evaluate", os.path.join(out, "model.pt"), test_file, "--output", os.path.join(out, "metrics.json")],
+       check=True, env=env)
+    check_status = None
+    if not args.skip_check:
+        result = sh(eqff + ["check", os.path.join(out, "model.pt"), "-o", os.path.join(out, "check"),
+                            "--nve-ps", str(args.nve_ps), "--nvt-ps", str(args.nvt_ps)], env=env)
+        check_status = "PASS" if result.returncode == 0 else "FAIL"
+    write_card(args, out, info, test_file, check_status)
+
+
+def training_command(run: str) -> str:
+    log = os.path.join(run, "stdout.log")
+    if os.path.exists(log):
+        for line in open(log):
+            if " -m eqff train " in line:
+                return line.strip()
+    return "(not recorded)"
+
+
+def write_card(args, out, info, test_file, check_status):
+    from eqff.export import read_metadata
+
+    meta = read_metadata(os.path.join(out, "model.pt"))
+    config = yaml.safe_load(open(os.path.join(out, "config.yaml")))
+    metrics = json.load(open(os.path.join(out, "metrics.json")))
+    rows = open(os.path.join(out, "metrics.csv")).read().strip().splitlines()
+    header, last = rows[0].split(","), rows[-1].split(",")
+    epochs, wall = last[header.index("epoch")], float(last[header.index("wall_time_s")]) / 60
+    hp = meta["model_config"]["hyperparameters"]
+    bundled = f"potentials/data/{args.dataset}/"
+    lines = [
+        f"# {args.name}: {meta['kind']} potential for {info['title']}", "",
+        "| | |", "|---|---|",
+        f"| model | `{meta['kind']}`, {', '.join(f'{k}={v}' for k, v in sorted(hp.items()))} |",
+        f"| elements, cutoff | {', '.join(meta['element_symbols'])}; {meta['cutoff']} Å |",
+        f"| file | `model.pt` (TorchScript, {meta['dtype']}, eqff {meta['eqff_version']}, torch {meta['torch_version']}) |",
+        f"| training data | {info['title']}: {info['source']} |",
+        f"| license of the data | {info['license']} (bundled in `{bundled}`) |",
+        f"| level of theory | {info['level']} |",
+        f"| training-data hash | `{meta.get('training_data_hash')}` (train + validation frames) |",
+        f"| test set | {info['test']} |", "",
+        "## Training",
+        f"{epochs} epochs in {wall:.0f} min on 1 thread of a shared 2-core Intel Xeon (CPU only), float32, "
+        f"budget `max_time_min: {config.get('max_time_min')}`; best validation epoch kept (EMA weights).", "",
+        "Exact command (paths of the original run; the bundled files hold the same frames):", "",
+        "```", training_command(args.run), "```", "",
+        "Resolved config: `config.yaml`. Learning curves: `learning_curves.png`, test parity: `parity_test.png`.", "",
+        "## Test errors", "",
+        f"`eqff evaluate model.pt {os.path.relpath(test_file, os.path.dirname(HERE))} --output metrics.json` "
+        f"({metrics['n_structures']} structures):", "",
+        "| | energy MAE (meV) | energy MAE (meV/atom) | force MAE (meV/Å) | force RMSE (meV/Å) |", "|---|---|---|---|---|",
+        f"| **this model** | {metrics['energy_mae_meV']:.2f} | {metrics['energy_mae_meV_per_atom']:.3f} | "
+        f"{metrics['forces_mae_meV_per_A']:.2f} | {metrics['forces_rmse_meV_per_A']:.2f} |",
+    ]
+    if info["published"]:
+        lines += ["", "Published (energy / force MAE): " + "; ".join(f"{m} {v}" for m, v in info["published"]) + ".",
+                  info["published_note"]]
+    else:
+        lines += ["", info["published_note"]]
+    lines += ["", "## eqff check", ""]
+    if check_status:
+        report = open(os.path.join(out, "check", "report.md")).read().splitlines()
+        table = [l for l in report if l.startswith("|")]
+        lines += [f"`eqff check model.pt` → **{check_status}** (full report with plots: `check/report.md`)", ""] + table
+    else:
+        lines += ["not run"]
+    lines += ["", "## Use", "", "```python", "import eqff",
+              f'atoms.calc = eqff.EqffCalculator("potentials/{args.name}/model.pt")',
+              f'force = eqff.openmm.torch_force("potentials/{args.name}/model.pt", topology=topology)', "```", "",
+              "Limitations: trained on CPU under a short budget (see Training); valid only near the configurations of "
+              "the training data (same molecule / phase and temperatures); no long-range electrostatics beyond the "
+              f"{meta['cutoff']} Å cutoff.", "",
+              f"_Card written by `potentials/package.py` on {time.strftime('%Y-%m-%d')}._"]
+    with open(os.path.join(out, "MODEL_CARD.md"), "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print(f"wrote {out}/MODEL_CARD.md")
+
+
+if __name__ == "__main__":
+    main()
