@@ -118,3 +118,82 @@ def test_openmm_skin_pairs_equal_a_fresh_list(water):
     edge_index, shifts = module.neighbours(x, cell, pbc)
     assert module.neighbor_list_builds == 1
     assert _pairs(edge_index.numpy(), shifts.numpy()) == _pairs(*[t.numpy() for t in neighbor_list_torch(x, cell, pbc, 5.0)])
+
+
+def _segnn_pair(dtype="float64", **hyperparameters):
+    torch.manual_seed(2)
+    model = eqff.build_model("segnn", elements=["H", "C", "O"], cutoff=4.0, dtype=dtype, **hyperparameters)
+    with torch.no_grad():
+        for p in model.parameters():  # not the initial weights only: random readout, shifts
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def _use_fused(model, value):
+    for layer in model.model.layers:
+        layer.use_fused_product = value
+
+
+@pytest.mark.parametrize("hyperparameters", [{}, {"lmax": 1, "sh_lmax": 3, "features": 16}, {"lmax": 3, "features": 8}])
+def test_fused_depthwise_product_gives_e3nn_numbers(ethanol, water, hyperparameters):
+    """Energies, forces, stress and the training gradient (double backward) of SEGNN with the
+    fused product equal e3nn's TensorProduct to float64 round-off."""
+    from eqff.data.frames import Frame
+    from eqff.data.graph import frames_to_batch
+
+    model = _segnn_pair(**hyperparameters)
+    water_hc = water.copy()
+    water_hc.numbers[::3] = 6  # give the periodic structure all three elements
+    batch = frames_to_batch([Frame.from_atoms(ethanol), Frame.from_atoms(water_hc)], 4.0)
+    results = {}
+    for fused in (False, True):
+        _use_fused(model, fused)
+        model.zero_grad()
+        out = model(batch, compute_forces=True, compute_stress=True, create_graph=True)
+        loss = (out["forces"] ** 2).sum() + out["energy"].sum()
+        loss.backward()
+        gradient = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        results[fused] = (out["energy"].detach(), out["forces"].detach(), out["stress"].detach(), gradient)
+    for reference, value in zip(results[False], results[True]):
+        scale = reference.abs().max()
+        assert (value - reference).abs().max() <= 1e-12 * scale
+
+
+def test_fused_product_keeps_the_checkpoint_format_and_exports(ethanol, tmp_path):
+    from eqff.export import export_potential, load_exported
+    from eqff.models.io import potential_from_state, potential_state
+
+    model = _segnn_pair()
+    state = potential_state(model)
+    assert not any("fused_product" in key for key in model.state_dict())
+    _use_fused(model, False)
+    reference = eqff.EqffCalculator(model, dtype="float64")
+    atoms = ethanol.copy()
+    atoms.calc = reference
+    e_ref, f_ref = atoms.get_potential_energy(), atoms.get_forces()
+    reloaded = potential_from_state(state)  # fused by default
+    assert all(layer.use_fused_product for layer in reloaded.model.layers)
+    atoms.calc = eqff.EqffCalculator(reloaded, dtype="float64")
+    assert atoms.get_potential_energy() == pytest.approx(e_ref, rel=1e-12)
+    np.testing.assert_allclose(atoms.get_forces(), f_ref, rtol=0, atol=1e-12 * np.abs(f_ref).max())
+    export_potential(reloaded, tmp_path / "segnn.pt")
+    exported = load_exported(str(tmp_path / "segnn.pt"))
+    out = exported.compute(torch.tensor(atoms.numbers), torch.tensor(atoms.positions), torch.zeros(3, 3),
+                           torch.zeros(3, dtype=torch.bool))
+    assert float(out["energy"].detach().sum()) == pytest.approx(e_ref, rel=1e-12)
+    np.testing.assert_allclose(out["forces"].detach().numpy(), f_ref, rtol=0, atol=1e-12 * np.abs(f_ref).max())
+
+
+def test_fused_product_without_edges():
+    model = _segnn_pair()
+    data = {"positions": torch.zeros((1, 3), dtype=torch.float64), "atomic_numbers": torch.tensor([8]),
+            "batch": torch.zeros(1, dtype=torch.long), "cell": torch.zeros((1, 3, 3), dtype=torch.float64),
+            "pbc": torch.zeros((1, 3), dtype=torch.bool), "edge_index": torch.zeros((2, 0), dtype=torch.long),
+            "cell_shifts": torch.zeros((0, 3), dtype=torch.float64)}
+    energies = []
+    for fused in (False, True):
+        _use_fused(model, fused)
+        out = model(data)
+        assert out["forces"].abs().max() == 0
+        energies.append(float(out["energy"][0]))
+    assert energies[0] == energies[1]

@@ -66,6 +66,88 @@ def depthwise_tensor_product(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed
     return product, irreps_mid
 
 
+class _InputBlock(nn.Module):
+    """The paths of a fused depthwise product that read one irrep block of the node features."""
+
+    def __init__(self, start: int, mul: int, dim: int, coupling: Tensor, out_dims: List[int]):
+        super().__init__()
+        self.start = start
+        self.stop = start + mul * dim
+        self.mul = mul
+        self.dim = dim
+        self.columns = coupling.shape[-1]
+        self.out_dims = out_dims
+        self.num_paths = len(out_dims)
+        # [harmonics dim, dim * columns]: Clebsch-Gordan coefficients times path weights, all paths
+        self.register_buffer("coupling", coupling.reshape(coupling.shape[0], -1), persistent=False)
+
+    def forward(self, x1: Tensor, x2: Tensor, weight: Tensor) -> List[Tensor]:
+        """One [E, mul * (2 l_out + 1)] block per path: w_eu sum_ij C_ijk x_eui Y_ej."""
+        edges = x1.shape[0]  # explicit sizes: reshape(-1, ...) is ambiguous without edges
+        x = x1[:, self.start:self.stop].reshape(edges, self.mul, self.dim)
+        y = (x2 @ self.coupling).reshape(edges, self.dim, self.columns)  # sum_j C_ijk Y_j, all paths
+        products = torch.bmm(x, y).split(self.out_dims, dim=2)  # [E, mul, 2 l_out + 1] per path
+        weights = weight.reshape(edges, self.num_paths, self.mul).unbind(1)
+        out: List[Tensor] = []
+        for p, product in enumerate(products):
+            out.append((product * weights[p].unsqueeze(-1)).reshape(edges, self.mul * self.out_dims[p]))
+        return out
+
+
+class FusedDepthwiseProduct(nn.Module):
+    """The numbers of an e3nn ``uvu`` TensorProduct with per-edge weights (equal up to float
+    round-off), in fewer passes over the [E, irreps_out] edge tensors: per input irrep block,
+    one matrix product of the harmonics with the Clebsch-Gordan coefficients of all its paths,
+    one batched product with the features, one weight multiplication per path, and one
+    concatenation in e3nn's output order. The weights are split (one concatenation in the
+    backward pass) instead of sliced per path (e3nn: a zero-filled [E, weight_numel] tensor
+    per path in the backward pass, 13-17 % of a dense SEGNN step; benchmarks/PROFILE.md).
+    It has no parameters or saved buffers: the e3nn module keeps the state (checkpoints
+    unchanged)."""
+
+    def __init__(self, product: o3.TensorProduct):
+        super().__init__()
+        irreps_in1, irreps_in2, irreps_out = product.irreps_in1, product.irreps_in2, product.irreps_out
+        instructions = product.instructions
+        order = [ins.i_in1 for ins in instructions]
+        if (any(ins.connection_mode != "uvu" or not ins.has_weight for ins in instructions)
+                or sorted(ins.i_out for ins in instructions) != list(range(len(irreps_out)))
+                or order != sorted(order) or product.shared_weights):
+            raise ValueError("FusedDepthwiseProduct needs 'uvu' paths with per-edge weights, grouped by input "
+                             "block, one per output block")
+        in2_slices = irreps_in2.slices()
+        blocks = []
+        weight_sizes: List[int] = []
+        path_output: List[int] = []  # the output block of each path, in path order
+        for i1, ((mul, ir1), slice1) in enumerate(zip(irreps_in1, irreps_in1.slices())):
+            paths = [ins for ins in instructions if ins.i_in1 == i1]
+            if not paths:
+                continue
+            out_dims = [irreps_out[ins.i_out].ir.dim for ins in paths]
+            coupling = torch.zeros(irreps_in2.dim, ir1.dim, sum(out_dims), dtype=torch.float64)
+            column = 0
+            for ins in paths:
+                ir2, ir3 = irreps_in2[ins.i_in2].ir, irreps_out[ins.i_out].ir
+                w3j = o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64)  # [i, j, k]
+                rows = in2_slices[ins.i_in2]
+                coupling[rows.start:rows.stop, :, column:column + ir3.dim] = ins.path_weight * w3j.permute(1, 0, 2)
+                column += ir3.dim
+                path_output.append(ins.i_out)
+            blocks.append(_InputBlock(slice1.start, mul, ir1.dim, coupling.to(torch.get_default_dtype()), out_dims))
+            weight_sizes.append(mul * len(paths))
+        self.blocks = nn.ModuleList(blocks)
+        self.weight_sizes = weight_sizes
+        # e3nn's output order: output block k comes from path path_of_output[k]
+        self.path_of_output: List[int] = [path_output.index(k) for k in range(len(irreps_out))]
+
+    def forward(self, x1: Tensor, x2: Tensor, weight: Tensor) -> Tensor:
+        weights = weight.split(self.weight_sizes, dim=1)
+        paths: List[Tensor] = []
+        for b, block in enumerate(self.blocks):
+            paths += block(x1, x2, weights[b])
+        return torch.cat([paths[p] for p in self.path_of_output], dim=1)
+
+
 class SEGNNLayer(MessagePassing):
     def __init__(self, irreps_in: o3.Irreps, irreps_hidden: o3.Irreps, irreps_sh: o3.Irreps,
                  irreps_attr: o3.Irreps, num_basis: int, radial_features: int, context_features: int,
@@ -77,6 +159,9 @@ class SEGNNLayer(MessagePassing):
         # invariants of f_i and f_j that condition the message weights
         self.context = nn.Linear(num_scalars, context_features)
         self.tensor_product, irreps_mid = depthwise_tensor_product(irreps_in, irreps_sh, irreps_hidden)
+        # the same product in fewer operations; False runs e3nn's (tests/test_speed_paths.py compares)
+        self.fused_product = FusedDepthwiseProduct(self.tensor_product)
+        self.use_fused_product: bool = True
         self.radial = mlp([num_basis + 2 * context_features, radial_features, radial_features,
                            self.tensor_product.weight_numel])
         self.update_gate = gate_for(irreps_hidden)
@@ -91,6 +176,8 @@ class SEGNNLayer(MessagePassing):
         context = self.context(h[:, : self.num_scalars])
         radial_inputs = torch.cat([graph["edge_basis"], context[receivers], context[senders]], dim=-1)
         weights = self.radial(radial_inputs) * graph["edge_envelope"].unsqueeze(-1)
+        if self.use_fused_product:
+            return self.fused_product(self.linear_sender(h)[senders], graph["edge_harmonics"], weights)
         return self.tensor_product(self.linear_sender(h)[senders], graph["edge_harmonics"], weights)
 
     def update(self, h: Tensor, aggregated: Tensor, graph: Dict[str, Tensor]) -> Tensor:
