@@ -100,6 +100,26 @@ def training_command(run: str) -> str:
     return "(not recorded)"
 
 
+def clone_command(config: dict, dataset: str) -> str:
+    """The training command with the data paths replaced by the bundled files."""
+    bundled = {"train_file": "train.xyz.gz", "valid_file": "valid.xyz.gz", "test_file": "test.xyz.gz",
+               "e0s": "isolated_atoms.xyz"}
+    defaults = {"valid_fraction": 0.05, "progress": True, "resume": False}
+    parts = ["eqff train"]
+    for key in ("model", "train_file", "valid_file", "test_file", "e0s", "n_train", "n_valid", "batch_size", "lr",
+                "max_time_min", "dtype", "seed", "hyperparameters", "prior"):
+        value = config.get(key)
+        if value in (None, {}, "auto"):
+            continue
+        if key in bundled and isinstance(value, str) and ("/" in value or value.endswith(".xyz")):
+            value = f"potentials/data/{dataset}/{bundled[key]}"
+        if key == "hyperparameters":
+            value = "'" + json.dumps(value) + "'"
+        parts.append(f"--{key.replace('_', '-')} {value}")
+    parts.append(f"--output runs/{dataset}_{config.get('model')}")
+    return " ".join(parts)
+
+
 def write_card(args, out, info, test_file, check_status):
     from eqff.export import read_metadata
 
@@ -127,6 +147,8 @@ def write_card(args, out, info, test_file, check_status):
         f"budget `max_time_min: {config.get('max_time_min')}`; best validation epoch kept (EMA weights).", "",
         "Exact command (paths of the original run; the bundled files hold the same frames):", "",
         "```", training_command(args.run), "```", "",
+        "The same run from a clone, on the bundled data (same frames, same training-data hash):", "",
+        "```", clone_command(config, args.dataset), "```", "",
         "Resolved config: `config.yaml`. Learning curves: `learning_curves.png`, test parity: `parity_test.png`.", "",
         "## Test errors", "",
         f"`eqff evaluate model.pt {os.path.relpath(test_file, os.path.dirname(HERE))} --output metrics.json` "
@@ -152,7 +174,9 @@ def write_card(args, out, info, test_file, check_status):
               f'force = eqff.openmm.torch_force("potentials/{args.name}/model.pt", topology=topology)', "```", "",
               "Limitations: trained on CPU under a short budget (see Training); valid only near the configurations of "
               "the training data (same molecule / phase and temperatures); no long-range electrostatics beyond the "
-              f"{meta['cutoff']} Å cutoff.", "",
+              f"{meta['cutoff']} Å cutoff. Configurations unlike the training data extrapolate freely: the dimer scan "
+              "of `check/cutoff.png` (pairs of atoms alone, never seen in training) shows how far; do not use the "
+              "model for dissociation or for atoms far from the training environments.", "",
               f"_Card written by `potentials/package.py` on {time.strftime('%Y-%m-%d')}._"]
     with open(os.path.join(out, "MODEL_CARD.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
