@@ -92,12 +92,14 @@ def eqff_worker(setup):
         out = model(batch, compute_forces=True)
         out["forces"].sum().item()
 
-    state = {}
+    contexts = {}
 
-    def torchforce_call():
-        if "integrator" not in state:
-            state.update(_openmm_context(model, atoms, dtype))
-        state["integrator"].step(1)
+    def openmm_step(implementation):
+        def step():
+            if implementation not in contexts:
+                contexts[implementation] = _openmm_context(model, atoms, dtype, implementation)
+            contexts[implementation]["integrator"].step(1)
+        return step
 
     def force_error(request):
         """float32 forces vs the float64 model with the same weights (same structure)."""
@@ -118,11 +120,14 @@ def eqff_worker(setup):
 
     protocol.reply({"ready": True, "params": sum(p.numel() for p in model.parameters()), "atoms": len(atoms),
                     "edges": int(batch["edge_index"].shape[1]), "model": setup["model"], "torch": torch.__version__})
-    protocol.serve({"ase": ase_call, "bare": bare_call, "torchforce": torchforce_call},
+    protocol.serve({"ase": ase_call, "bare": bare_call, "torchforce": openmm_step("torchforce"),
+                    "pythonforce": openmm_step("pythonforce")},
                    {"force_error": force_error, "builds": builds})
 
 
-def _openmm_context(model, atoms, dtype):
+def _openmm_context(model, atoms, dtype, implementation):
+    """An OpenMM Context (CPU platform, 1 thread, Verlet 0.5 fs, 300 K velocities) whose only
+    force is the model as a TorchForce (scripted) or a PythonForce (eager module)."""
     import openmm
     from openmm import unit
 
@@ -133,7 +138,8 @@ def _openmm_context(model, atoms, dtype):
         system.addParticle(mass)
     if atoms.pbc.all():
         system.setDefaultPeriodicBoxVectors(*(atoms.cell.array * 0.1))
-    force = eqff.openmm.torch_force(model, topology=atoms, dtype=dtype)
+    make = eqff.openmm.torch_force if implementation == "torchforce" else eqff.openmm.python_force
+    force = make(model, topology=atoms, dtype=dtype)
     system.addForce(force)
     integrator = openmm.VerletIntegrator(0.5 * unit.femtosecond)
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
@@ -249,16 +255,21 @@ def _measure_model(worker, peers, peer_kinds, name, dtype, model, calls, warmup,
     memory = worker.ask(cmd="memory")
     error = worker.ask(cmd="force_error")
     bare_tf = []
-    if "torchforce" in args.engines:
-        worker.time("torchforce", warmup + 2)  # build the Context, TorchScript warm-up
-        for _ in range(args.rounds):  # TorchForce steps and bare evaluations in turn
-            times[("eqff", "torchforce")] += worker.time("torchforce", calls)
+    times[("eqff", "pythonforce")] = []
+    engines = [e for e in ("torchforce", "pythonforce") if e in args.engines]
+    if engines:
+        for engine in engines:
+            worker.time(engine, warmup + 2)  # build the Context, TorchScript warm-up
+        for _ in range(args.rounds):  # OpenMM steps and bare evaluations in turn
+            for engine in engines:
+                times[("eqff", engine)] += worker.time(engine, calls)
             bare_tf += worker.time("bare", calls)
     builds = worker.ask(cmd="builds")
     row = {"system": name, "atoms": worker.info["atoms"], "edges": worker.info["edges"], "dtype": dtype,
            "model": model, "params": worker.info["params"],
            "ase_ms": 1e3 * median(times[("eqff", "ase")]), "bare_ms": 1e3 * median(times[("eqff", "bare")]),
            "torchforce_ms": 1e3 * median(times[("eqff", "torchforce")]),
+           "pythonforce_ms": 1e3 * median(times[("eqff", "pythonforce")]),
            "bare_beside_torchforce_ms": 1e3 * median(bare_tf),
            "peak_mib": memory["maxrss_mib"] - memory["rss_before_mib"], "rss_before_mib": memory["rss_before_mib"],
            "force_error": error, "builds": builds, "calls": len(times[("eqff", "ase")]), "peers": {}}
@@ -267,7 +278,8 @@ def _measure_model(worker, peers, peer_kinds, name, dtype, model, calls, warmup,
                               "bare_ms": 1e3 * median(times[(peer, "bare")]),
                               "params": peer_worker.info["params"], "model": peer_worker.info["model"]}
     log(f"  {model:6s} {name:11s} {dtype}: ase {row['ase_ms']:.1f} ms, bare {row['bare_ms']:.1f} ms, "
-        f"torchforce {row['torchforce_ms']:.1f} ms (bare beside it {row['bare_beside_torchforce_ms']:.1f}), "
+        f"torchforce {row['torchforce_ms']:.1f} ms, pythonforce {row['pythonforce_ms']:.1f} ms "
+        f"(bare beside them {row['bare_beside_torchforce_ms']:.1f}), "
         f"peak +{row['peak_mib']:.0f} MiB; "
         + ", ".join(f"{p} ase {v['ase_ms']:.1f} / bare {v['bare_ms']:.1f} ms" for p, v in row["peers"].items()))
     return row
@@ -309,15 +321,18 @@ def tables(rows, info, command):
     lines += ["", "TorchForce (OpenMM step, CPU platform) against the bare model evaluation measured in turn with "
               "it, peak memory per call (MiB above the resident set before the first call) and float32 force error "
               "against float64 with the same weights:", "",
-              "| system | atoms | dtype | model | TorchForce ms/step | steps/s | bare ms | TorchForce / bare | eqff peak MiB | "
-              + " | ".join(f"{p} peak MiB" for p in peers) + " | f32 max dF/max F | f32 rms rel |",
-              "|" + "---|" * (12 + len(peers) - 2)]
+              "| " + " | ".join(["system", "atoms", "dtype", "model", "TorchForce ms/step", "steps/s",
+                                 "PythonForce ms/step", "bare ms", "TorchForce / bare", "PythonForce / bare",
+                                 "eqff peak MiB"] + [f"{p} peak MiB" for p in peers]
+                                + ["f32 max dF/max F", "f32 rms rel"]) + " |",
+              "|" + "---|" * (13 + len(peers))]
     for r in rows:
         tf = r["torchforce_ms"]
         error = r["force_error"] or {}
-        cells = [r["system"], str(r["atoms"]), r["dtype"], r["model"], f"{tf:.1f}", f"{1e3 / tf:.1f}" if tf == tf else "–",
-                 f"{r['bare_beside_torchforce_ms']:.1f}", f"{tf / r['bare_beside_torchforce_ms']:.2f}",
-                 f"{r['peak_mib']:.0f}"]
+        pf = r.get("pythonforce_ms", float("nan"))
+        bare = r["bare_beside_torchforce_ms"]
+        cells = [r["system"], str(r["atoms"]), r["dtype"], r["model"], _ms(tf), f"{1e3 / tf:.1f}" if tf == tf else "–",
+                 _ms(pf), _ms(bare), _ratio(tf, bare), _ratio(pf, bare), f"{r['peak_mib']:.0f}"]
         cells += [f"{r['peers'][p]['peak_mib']:.0f}" if p in r["peers"] and "peak_mib" in r["peers"][p] else "–"
                   for p in peers]
         cells += [f"{error['max_rel']:.1e}" if "max_rel" in error else "–",
@@ -372,7 +387,7 @@ def parse_args(argv=None):
     parser.add_argument("--models", nargs="+", default=["schnet", "egnn", "segnn"])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     parser.add_argument("--peers", nargs="*", default=["mace", "nequip"], choices=list(PEERS))
-    parser.add_argument("--engines", nargs="+", default=["ase", "bare", "torchforce"])
+    parser.add_argument("--engines", nargs="+", default=["ase", "bare", "torchforce", "pythonforce"])
     parser.add_argument("--peer-kinds-large", nargs="+", default=["bare"], choices=["ase", "bare"],
                         help="what the peers run on structures over 5,000 atoms (a MACE call there takes minutes)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved blocks per configuration")
@@ -382,7 +397,9 @@ def parse_args(argv=None):
                         help="leave out a model or peer on one structure, e.g. water_12288:segnn")
     parser.add_argument("--float64-max-atoms", type=int, default=2000,
                         help="float64 only up to this many atoms (the float32 numbers carry the scaling)")
-    parser.add_argument("--output", default=os.path.join(HERE, "speed_results.json"))
+    parser.add_argument("--output", default=os.path.join(HERE, "results", "speed.json"))
+    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                        help="measure nothing: print (and --results: write) the tables of earlier --output files")
     parser.add_argument("--results", default=None, help="write the tables into this Markdown file (e.g. RESULTS.md)")
     args = parser.parse_args(argv)
     pairs = [tuple(s.split(":", 1)) for s in args.skip]
@@ -399,6 +416,16 @@ def main(argv=None):
         eqff_worker(json.loads(sys.argv[2]))
         return 0
     args = parse_args(argv)
+    if args.merge:
+        runs = [json.load(open(path)) for path in args.merge]
+        rows = [row for run in runs for row in run["rows"]]
+        info = dict(runs[0]["machine"])
+        info["load_average_end"] = runs[-1]["machine"].get("load_average_end", [float("nan")])
+        text = tables(rows, info, " ; ".join(run["command"] for run in runs))
+        print(text)
+        if args.results:
+            write_section(args.results, "speed.py", "## Speed (benchmarks/speed.py)\n\n" + text)
+        return 0
     command = "OMP_NUM_THREADS=1 python benchmarks/speed.py " + " ".join(sys.argv[1:])
     info = machine()
     log = lambda text: print(text, flush=True)  # noqa: E731

@@ -98,6 +98,9 @@ class OpenMMModule(nn.Module):
         self.register_buffer("cached_shifts", torch.zeros((0, 3), dtype=torch.float64), persistent=False)
 
     def forward(self, positions: Tensor, box: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        # No calls of this module's own methods here: openmmtorch freezes the module, which drops
+        # every method but forward, and without the executor's optimisation (jit_optimize=False)
+        # such calls are not inlined (free functions are fine).
         if self.periodic and box is None:
             raise ValueError("eqff: this force is periodic but got no box vectors; call "
                              "setUsesPeriodicBoundaryConditions(True) on the force or build it with periodic=False")
@@ -107,66 +110,92 @@ class OpenMMModule(nn.Module):
         if x.shape[0] != self.atomic_numbers.shape[0]:
             raise ValueError("eqff: got the positions of " + str(x.shape[0]) + " atoms, but the force was built for "
                              + str(self.atomic_numbers.shape[0]) + " ML atoms")
-        cell: Optional[Tensor] = None
+        cell_nm: Optional[Tensor] = None
         if self.periodic and box is not None:
-            cell = box.detach()
-        if self.skin > 0.0:
-            energy, forces = self.compute_with_skin(x, cell)
+            cell_nm = box.detach()
+        if self.skin > 0.0:  # model.compute_openmm with the cached neighbour list (same checks, same units)
+            dtype = self.model.potential.energy_scale.dtype
+            xa = _angstrom_positions(x, dtype, self.nm_to_angstrom)
+            cell, pbc = _angstrom_cell(cell_nm, dtype, xa.device, self.nm_to_angstrom)
+            rebuilt, full_edges, full_shifts, edge_index, shifts = _skin_neighbours(
+                xa, cell, pbc, self.cutoff, self.skin, self.reference_positions, self.reference_cell,
+                self.cached_edge_index, self.cached_shifts)
+            if rebuilt:
+                self.reference_positions = xa.clone()
+                self.reference_cell = cell.clone()
+                self.cached_edge_index = full_edges
+                self.cached_shifts = full_shifts
+                self.neighbor_list_builds += 1
+            data: Dict[str, Tensor] = {
+                keys.POSITIONS: xa, keys.ATOMIC_NUMBERS: self.atomic_numbers,
+                keys.BATCH: torch.zeros_like(self.atomic_numbers), keys.CELL: cell.reshape(1, 3, 3),
+                keys.PBC: pbc.reshape(1, 3), keys.EDGE_INDEX: edge_index, keys.CELL_SHIFTS: shifts,
+            }
+            out = self.model(data, True, False, False)
+            energy = out[keys.ENERGY].sum().to(torch.float64) * self.ev_to_kj_per_mol
+            forces = out[keys.FORCES].to(torch.float64) * self.ev_per_angstrom_to_kj_per_mol_nm
         else:
-            energy, forces = self.model.compute_openmm(self.atomic_numbers, x, cell)
+            energy, forces = self.model.compute_openmm(self.atomic_numbers, x, cell_nm)
         if self.use_indices:
             full = torch.zeros((positions.shape[0], 3), dtype=forces.dtype, device=forces.device)
             forces = full.index_copy(0, self.indices, forces)
         return energy.detach(), forces.detach()
 
-    def compute_with_skin(self, positions_nm: Tensor, box_nm: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        """``model.compute_openmm`` with the cached neighbour list (same checks, same units)."""
-        dtype = self.model.potential.energy_scale.dtype
-        x = positions_nm.to(dtype) * self.nm_to_angstrom
-        if not bool(torch.isfinite(x).all()):
-            bad: List[int] = torch.nonzero(~torch.isfinite(x).all(dim=1)).flatten()[:10].tolist()
-            raise ValueError("eqff: positions of atoms " + str(bad) + " are not finite (NaN or inf); "
-                             "the structure or the simulation is broken")
-        if box_nm is None:
-            cell = torch.zeros((3, 3), dtype=dtype, device=x.device)
-            pbc = torch.zeros(3, dtype=torch.bool, device=x.device)
-        else:
-            cell = box_nm.to(dtype).reshape(3, 3) * self.nm_to_angstrom
-            pbc = torch.ones(3, dtype=torch.bool, device=x.device)
-            if not bool(torch.isfinite(cell).all()):
-                raise ValueError("eqff: the cell is not finite (NaN or inf)")
-        edge_index, shifts = self.neighbours(x, cell, pbc)
-        data: Dict[str, Tensor] = {
-            keys.POSITIONS: x, keys.ATOMIC_NUMBERS: self.atomic_numbers,
-            keys.BATCH: torch.zeros_like(self.atomic_numbers), keys.CELL: cell.reshape(1, 3, 3),
-            keys.PBC: pbc.reshape(1, 3), keys.EDGE_INDEX: edge_index, keys.CELL_SHIFTS: shifts,
-        }
-        out = self.model(data, True, False, False)
-        energy = out[keys.ENERGY].sum().to(torch.float64) * self.ev_to_kj_per_mol
-        forces = out[keys.FORCES].to(torch.float64) * self.ev_per_angstrom_to_kj_per_mol_nm
-        return energy, forces
-
+    @torch.jit.export
     def neighbours(self, x: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor]:
-        """Pairs within the cutoff from the cached list, rebuilt at ``cutoff + skin`` when stale."""
-        reference = self.reference_positions
-        stale = reference.shape[0] != x.shape[0] or reference.dtype != x.dtype
-        if not stale:
-            stale = not bool(torch.equal(cell, self.reference_cell))
-        if not stale:
-            moved = x - reference
-            stale = bool(((moved * moved).sum(dim=1) > 0.25 * self.skin * self.skin).any())
-        if stale:
-            edge_index, shifts = neighbor_list_torch(x, cell, pbc, self.cutoff + self.skin)
+        """The pairs ``forward`` gives the model for positions ``x`` and ``cell`` in Å (updates the cache)."""
+        rebuilt, full_edges, full_shifts, edge_index, shifts = _skin_neighbours(
+            x, cell, pbc, self.cutoff, self.skin, self.reference_positions, self.reference_cell,
+            self.cached_edge_index, self.cached_shifts)
+        if rebuilt:
             self.reference_positions = x.clone()
             self.reference_cell = cell.clone()
-            self.cached_edge_index = edge_index
-            self.cached_shifts = shifts
+            self.cached_edge_index = full_edges
+            self.cached_shifts = full_shifts
             self.neighbor_list_builds += 1
-        edge_index = self.cached_edge_index
-        shifts = self.cached_shifts
-        vectors = x.index_select(0, edge_index[1]) - x.index_select(0, edge_index[0]) + shifts @ cell
-        inside = torch.nonzero((vectors * vectors).sum(dim=1) < self.cutoff * self.cutoff).flatten()
-        return edge_index.index_select(1, inside), shifts.index_select(0, inside)
+        return edge_index, shifts
+
+
+def _angstrom_positions(positions_nm: Tensor, dtype: torch.dtype, nm_to_angstrom: float) -> Tensor:
+    x = positions_nm.to(dtype) * nm_to_angstrom
+    if not bool(torch.isfinite(x).all()):
+        bad: List[int] = torch.nonzero(~torch.isfinite(x).all(dim=1)).flatten()[:10].tolist()
+        raise ValueError("eqff: positions of atoms " + str(bad) + " are not finite (NaN or inf); "
+                         "the structure or the simulation is broken")
+    return x
+
+
+def _angstrom_cell(box_nm: Optional[Tensor], dtype: torch.dtype, device: torch.device,
+                   nm_to_angstrom: float) -> Tuple[Tensor, Tensor]:
+    if box_nm is None:
+        return torch.zeros((3, 3), dtype=dtype, device=device), torch.zeros(3, dtype=torch.bool, device=device)
+    cell = box_nm.to(dtype).reshape(3, 3) * nm_to_angstrom
+    if not bool(torch.isfinite(cell).all()):
+        raise ValueError("eqff: the cell is not finite (NaN or inf)")
+    return cell, torch.ones(3, dtype=torch.bool, device=device)
+
+
+def _skin_neighbours(x: Tensor, cell: Tensor, pbc: Tensor, cutoff: float, skin: float, reference: Tensor,
+                     reference_cell: Tensor, cached_edge_index: Tensor, cached_shifts: Tensor
+                     ) -> Tuple[bool, Tensor, Tensor, Tensor, Tensor]:
+    """(rebuilt, pairs within cutoff + skin, their shifts, pairs within the cutoff, their shifts).
+
+    The list at ``cutoff + skin`` is rebuilt when the number of atoms, the dtype or the cell
+    changed or an atom moved more than ``skin / 2`` from its reference position; the pairs
+    within the cutoff are filtered from it every call."""
+    stale = reference.shape[0] != x.shape[0] or reference.dtype != x.dtype
+    if not stale:
+        stale = not bool(torch.equal(cell, reference_cell))
+    if not stale:
+        moved = x - reference
+        stale = bool(((moved * moved).sum(dim=1) > 0.25 * skin * skin).any())
+    edge_index = cached_edge_index
+    shifts = cached_shifts
+    if stale:
+        edge_index, shifts = neighbor_list_torch(x, cell, pbc, cutoff + skin)
+    vectors = x.index_select(0, edge_index[1]) - x.index_select(0, edge_index[0]) + shifts @ cell
+    inside = torch.nonzero((vectors * vectors).sum(dim=1) < cutoff * cutoff).flatten()
+    return stale, edge_index, shifts, edge_index.index_select(1, inside), shifts.index_select(0, inside)
 
 
 # ---------------------------------------------------------------------------------------------
