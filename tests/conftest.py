@@ -27,6 +27,16 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """One torch thread: the tests evaluate small systems, where a second thread only waits (and
+    on a busy machine makes tiny kernels ~100x slower, DEVELOPERS.md)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # What the hardening tests tried (inputs, kills, MD steps), printed at the end of the run.
 HARDENING_COUNTS = {}
 

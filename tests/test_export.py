@@ -25,14 +25,6 @@ from eqff.predict import predict
 from conftest import MODELS
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _model(kind, elements, dtype="float64", cutoff=4.0):
     torch.manual_seed(2)
     model = eqff.build_model(kind, elements=elements, cutoff=cutoff, dtype=dtype)

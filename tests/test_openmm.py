@@ -28,15 +28,6 @@ TOLERANCE = 1e-5
 FORCEFIELD = os.path.join(os.path.dirname(__file__), "..", "md_scripts", "data", "ethanol_nonbonded.xml")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # tiny kernels on a busy 2-core machine: a second torch thread only waits
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _outside_the_box(water: Atoms) -> Atoms:
     atoms = water.copy()
     cell = atoms.cell.array
