@@ -172,6 +172,10 @@ def write_card(args, out, info, test_file, check_status):
         lines += [f"`eqff check model.pt` → **{check_status}** (full report with plots: `check/report.md`)", ""] + table
     else:
         lines += ["not run"]
+    stability = os.path.join(out, "stability.md")
+    if os.path.exists(stability):
+        body = open(stability).read().split("\n", 2)[2]  # without its title
+        lines += ["", "## Long MD (potentials/stability.py)", "", body.replace("](stability.png)", "](stability.png)").strip()]
     lines += ["", "## Use", "", "```python", "import eqff",
               f'atoms.calc = eqff.EqffCalculator("potentials/{args.name}/model.pt")',
               f'force = eqff.openmm.torch_force("potentials/{args.name}/model.pt", topology=topology)', "```", "",
