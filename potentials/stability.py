@@ -41,8 +41,8 @@ def segment(simulation, atoms_in_order, steps, watch_every, bonds, label, limits
 
     from eqff.check.md import _mic_vectors
 
-    n = len(atoms_in_order)
-    dof = 3 * n - (3 if atoms_in_order.pbc.all() else 6)
+    # the System has no constraints and no CMMotionRemover: the Langevin thermostat acts on all 3N
+    dof = 3 * len(atoms_in_order)
     log = {"time_ps": [], "temperature_K": [], "potential_kJ_mol": [], "total_kJ_mol": []}
     worst = {"max_force_eV_per_A": 0.0, "max_bond_stretch": 1.0, "min_distance_A": np.inf}
     start = time.perf_counter()
