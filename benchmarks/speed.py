@@ -354,10 +354,63 @@ def tables(rows, info, command):
                   "1.00 is exactly linear, the goal is 0.7–1.3:", "",
                   "| model | dtype | ASE (vesin list incl.) | bare | TorchForce (torch list incl.) | peak memory |",
                   "|---|---|---|---|---|---|"] + scaling
-    models = {f"{p}: {v['model']}, {v['params']:,} parameters" for r in rows for p, v in r["peers"].items()}
-    eqff_models = {f"eqff {r['model']}: default hyperparameters, {r['params']:,} parameters" for r in rows}
-    lines += ["", "Models (untrained; speed does not depend on the weights): " + "; ".join(sorted(eqff_models | models)) + "."]
+    lines += ["", goals(rows)]
+    described = {}
+    for r in rows:
+        entries = [(f"eqff {r['model']}", "default hyperparameters", r["params"])]
+        entries += [(p, v["model"], v["params"]) for p, v in r["peers"].items()]
+        for name, what, params in entries:
+            described.setdefault((name, what), {}).setdefault(params, []).append(r["system"])
+    parts = []
+    for (name, what), counts in sorted(described.items()):
+        numbers = " / ".join(f"{params:,} ({', '.join(sorted(set(systems)))})" for params, systems in counts.items())
+        parts.append(f"{name}: {what}, {numbers} parameters")
+    lines += ["", "Models (untrained; speed does not depend on the weights; parameter counts depend on the number "
+              "of elements): " + "; ".join(parts) + "."]
     return "\n".join(lines)
+
+
+GOAL_VS_MACE = {"segnn": 0.5, "egnn": 0.2, "schnet": 0.2}
+
+
+def goals(rows):
+    """The issue's goals, checked on these rows (speed parts only; force error per budget is
+    accuracy_budget.py's)."""
+    out = ["Goals (from the rows above):", "",
+           "| goal | rows | met | worst |", "|---|---|---|---|"]
+    for model, limit in GOAL_VS_MACE.items():
+        for kind in ("bare", "ase"):
+            ratios = [(r[f"{kind}_ms"] / r["peers"]["mace"][f"{kind}_ms"], f"{r['system']} {r['dtype']}") for r in rows
+                      if r["model"] == model and "mace" in r["peers"] and r["peers"]["mace"][f"{kind}_ms"] == r["peers"]["mace"][f"{kind}_ms"]]
+            if ratios:
+                met = sum(ratio <= limit for ratio, _ in ratios)
+                worst = max(ratios)
+                out.append(f"| {model} {kind} time ≤ {limit}× MACE | {len(ratios)} | {met} | {worst[0]:.2f} ({worst[1]}) |")
+    pick = {(r["model"], r["dtype"], r["system"]): r for r in rows}
+    for key in ("ase_ms", "bare_ms", "torchforce_ms", "peak_mib"):
+        ratios = []
+        for (model, dtype, system), b in pick.items():
+            a = pick.get((model, dtype, "water_1536"))
+            if system == "water_12288" and a is not None:
+                ratios.append(((b[key] / b["atoms"]) / (a[key] / a["atoms"]), f"{model} {dtype}"))
+        if ratios:
+            met = sum(0.7 <= ratio <= 1.3 for ratio, _ in ratios)
+            worst = max(ratios, key=lambda item: abs(item[0] - 1.0))
+            what = {"ase_ms": "time (ASE, vesin list)", "bare_ms": "time (bare)", "torchforce_ms": "time (TorchForce, torch list)",
+                    "peak_mib": "peak memory"}[key]
+            out.append(f"| {what} per atom at 12,288 / at 1,536 in 0.7–1.3 | {len(ratios)} | {met} | {worst[0]:.2f} ({worst[1]}) |")
+    ratios = [(r["torchforce_ms"] / r["bare_beside_torchforce_ms"], f"{r['model']} {r['system']} {r['dtype']}") for r in rows
+              if r["torchforce_ms"] == r["torchforce_ms"]]
+    if ratios:
+        worst = max(ratios)
+        out.append(f"| TorchForce step ≤ 1.15× bare model | {len(ratios)} | {sum(x <= 1.15 for x, _ in ratios)} | "
+                   f"{worst[0]:.2f} ({worst[1]}) |")
+    errors = [(r["force_error"]["max_rel"], f"{r['model']} {r['system']}") for r in rows if r["force_error"]]
+    if errors:
+        worst = max(errors)
+        out.append(f"| float32 forces within 1e-4 of float64 (max dF / max F) | {len(errors)} | "
+                   f"{sum(x <= 1e-4 for x, _ in errors)} | {worst[0]:.1e} ({worst[1]}) |")
+    return "\n".join(out)
 
 
 def _ms(value):
