@@ -168,6 +168,40 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypat
     assert all(torch.isfinite(v).all() for v in state["model_state"].values() if v.is_floating_point())
 
 
+def test_divergence_rolls_back_to_the_best_weights(tmp_path, monkeypatch):
+    """A loss spike that leaves the weights dead (seen on aspirin EGNN at lr 5e-3) must not
+    waste the rest of the budget: back to best.pt, fresh Adam moments, half the lr."""
+    trainer = Trainer(tiny_config(tmp_path, max_epochs=4, ema_decay=0.0, lr=1e-3, scheduler="cosine", warmup_epochs=0))
+    original = trainer.validate
+    seen = {"epochs": 0}
+
+    def spiking():
+        metrics = original()
+        seen["epochs"] += 1
+        if seen["epochs"] == 3:
+            seen["before"] = {k: v.detach().clone() for k, v in trainer.potential.named_parameters()}
+            with torch.no_grad():  # the dead state: weights blown up
+                for p in trainer.potential.parameters():
+                    p.mul_(1e3)
+            metrics = dict(metrics, loss=metrics["loss"] * 1e4)
+        return metrics
+
+    monkeypatch.setattr(trainer, "validate", spiking)
+    lr_before = trainer.schedule.base_lr
+    trainer.run()
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert trainer.rollbacks == 1
+    assert trainer.schedule.base_lr == pytest.approx(0.5 * lr_before)
+    assert best["best_epoch"] in (1, 2, 4)
+    raw = weights(tmp_path / "run" / "last.pt")
+    for name, before in seen["before"].items():  # back near the pre-spike weights, not 1000x them
+        assert torch.allclose(raw[name], before, rtol=0.1, atol=0.1), name
+    log = open(tmp_path / "run" / "train.log").read()
+    assert "rolled back to the best weights" in log
+    with pytest.raises(ConfigError, match="divergence_factor must be above 1"):
+        tiny_config(tmp_path, divergence_factor=0.5)
+
+
 def test_force_weight_without_forces_is_an_error(tmp_path):
     frames = ase.io.read(ETHANOL, ":6")
     for atoms in frames:

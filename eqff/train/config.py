@@ -62,6 +62,10 @@ class TrainConfig:
     max_epochs: int = 100
     max_time_min: Optional[float] = None  # wall-time limit for the whole run, minutes
     early_stopping_patience: int = 50  # epochs without a better validation loss
+    # a validation loss this many times the best one means the run diverged (a loss spike can
+    # leave the weights in a dead state that never recovers): go back to the best weights, reset
+    # the optimizer moments and halve the lr; null disables
+    divergence_factor: Optional[float] = 10.0
     # rotate every training structure by a fresh random rotation at each step (positions, cell,
     # force and stress labels; eqff/train/augment.py): for models that are not exactly rotation
     # invariant (pointconv, lifted); invariant models see the same loss
@@ -92,6 +96,8 @@ class TrainConfig:
         for key in ("energy_weight", "forces_weight", "lr", "cutoff"):
             if getattr(self, key) < 0 or (key in ("lr", "cutoff") and getattr(self, key) == 0):
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
+        if self.divergence_factor is not None and not self.divergence_factor > 1:
+            raise ConfigError(f"divergence_factor must be above 1 (or null to disable), got {self.divergence_factor}")
         return self
 
 

@@ -45,6 +45,13 @@ class EMA:
                     if name in backup:
                         p.copy_(backup[name])
 
+    @torch.no_grad()
+    def reset(self, model: torch.nn.Module) -> None:
+        """Start averaging again from the weights ``model`` has now."""
+        for name, p in model.named_parameters():
+            if name in self.shadow:
+                self.shadow[name].copy_(p.detach())
+
     def state_dict(self) -> Dict:
         return {"decay": self.decay, "updates": self.updates, "shadow": self.shadow}
 

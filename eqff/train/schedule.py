@@ -54,8 +54,14 @@ class LearningRateSchedule:
                 self.bad_epochs = 0
         self._apply()
 
+    def scale(self, factor: float) -> None:
+        """Multiply the learning rate from now on (after a roll-back from divergence)."""
+        self.base_lr *= factor
+        self.plateau_lr = max(self.plateau_lr * factor, self.min_lr)
+        self._apply()
+
     def state_dict(self) -> Dict:
-        return {k: getattr(self, k) for k in ("step_count", "plateau_lr", "best", "bad_epochs")}
+        return {k: getattr(self, k) for k in ("step_count", "plateau_lr", "best", "bad_epochs", "base_lr")}
 
     def load_state_dict(self, state: Dict) -> None:
         for key, value in state.items():

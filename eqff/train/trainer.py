@@ -34,6 +34,9 @@ from eqff.train.loss import WeightedLoss
 from eqff.train.schedule import LearningRateSchedule
 
 
+MAX_ROLLBACKS = 5  # per session: a run that keeps diverging needs a lower lr, not more retries
+
+
 class TrainingDiverged(EqffError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
@@ -71,6 +74,7 @@ class Trainer:
         self.best_loss = math.inf
         self.best_epoch = -1
         self.history: List[Dict[str, float]] = []
+        self.rollbacks = 0  # roll-backs from divergence in this session
         self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
         if config.resume and os.path.exists(self.last_path):
             self._resume()
@@ -250,6 +254,8 @@ class Trainer:
                        "train_loss": train_loss, "valid_loss": valid["loss"]}
                 row.update({f"valid_{k}": v for k, v in valid.items() if k not in ("loss", "n_structures", "n_atoms")})
                 self.history.append(row)
+                if self._diverged(valid["loss"]):
+                    self._roll_back(valid["loss"])
                 improved = valid["loss"] < self.best_loss
                 if improved:
                     self.best_loss, self.best_epoch = valid["loss"], self.epoch
@@ -268,6 +274,32 @@ class Trainer:
             summary.update(self._finish())
         self.ctx.close()
         return summary
+
+    def _diverged(self, valid_loss: float) -> bool:
+        factor = self.config.divergence_factor
+        return factor is not None and self.best_epoch >= 0 and not valid_loss <= factor * self.best_loss
+
+    def _roll_back(self, valid_loss: float) -> None:
+        """Back to the best (EMA) weights, fresh optimizer moments, half the lr. Every process
+        takes the same decision (the validation loss is the same everywhere) and reads the same
+        best.pt, so DDP replicas stay identical."""
+        self.rollbacks += 1
+        if self.rollbacks > MAX_ROLLBACKS:
+            raise TrainingDiverged(
+                f"the validation loss diverged again in epoch {self.epoch} ({valid_loss:.4g} vs best {self.best_loss:.4g}) "
+                f"after {MAX_ROLLBACKS} roll-backs; stopping. best.pt (epoch {self.best_epoch}) is kept; lower lr or "
+                "raise grad_clip")
+        self.ctx.barrier()  # best.pt is written by rank 0
+        best = load_checkpoint(self.best_path, map_location="cpu")["model_state"]
+        missing, unexpected = self.potential.load_state_dict({k: v.to(self.device) for k, v in best.items()}, strict=False)
+        if unexpected or any("._w3j_" not in k for k in missing):
+            raise TrainingDiverged(f"{self.best_path} does not fit this model (missing {missing}, unexpected {unexpected})")
+        self.ema.reset(self.potential)
+        self.optimizer.state.clear()
+        self.schedule.scale(0.5)
+        self.log(f"epoch {self.epoch}: validation loss {valid_loss:.4g} is over {self.config.divergence_factor:g}x the best "
+                 f"({self.best_loss:.4g}); rolled back to the best weights (epoch {self.best_epoch}), reset the "
+                 f"optimizer moments, lr now {self.optimizer.param_groups[0]['lr']:.3g}")
 
     def _summary_line(self, row: Dict[str, float], improved: bool) -> str:
         parts = [f"epoch {row['epoch']:4d}", f"{row['epoch_time_s']:.1f}s", f"lr {row['lr']:.2e}",
