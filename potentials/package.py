@@ -150,6 +150,11 @@ def write_card(args, out, info, test_file, check_status):
         "The same run from a clone, on the bundled data (same frames, same training-data hash):", "",
         "```", clone_command(config, args.dataset), "```", "",
         "Resolved config: `config.yaml`. Learning curves: `learning_curves.png`, test parity: `parity_test.png`.", "",
+    ]
+    notes = os.path.join(out, "training_notes.md")  # written by hand, kept when the card is rewritten
+    if os.path.exists(notes):
+        lines += [open(notes).read().strip(), ""]
+    lines += [
         "## Test errors", "",
         f"`eqff evaluate model.pt {os.path.relpath(test_file, os.path.dirname(HERE))} --output metrics.json` "
         f"({metrics['n_structures']} structures):", "",
