@@ -19,7 +19,9 @@ import numpy as np
 
 RESOURCES = Path(__file__).parent / "resources"
 POTENTIALS = Path(__file__).resolve().parent.parent / "potentials"
-DEFAULT_POTENTIALS = ("ethanol_segnn", "ethanol_egnn")
+# EGNN first: on our CPU budgets it is both the more accurate (test force MAE 11 vs 31 meV/Å)
+# and ~7x the faster of the two shipped ethanol potentials
+DEFAULT_POTENTIALS = ("ethanol_egnn", "ethanol_segnn")
 TRAIN_FRAMES = RESOURCES / "ethanol_rmd17_train300.xyz"
 ISOLATED_ATOMS = RESOURCES / "ethanol_isolated_atoms.xyz"
 

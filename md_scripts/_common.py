@@ -76,7 +76,9 @@ def resolve_model(args, names: Sequence[str], elements: List[int]):
                             dtype=args.dtype)
 
 
-KNOWN_NAMES = {"ethanol": ["ethanol", "rmd17_ethanol"], "water_192": ["water_192", "water"]}
+# the shipped potentials for the bundled structures, best first (potentials/README in the cards)
+KNOWN_NAMES = {"ethanol": ["ethanol_egnn", "ethanol_segnn", "ethanol", "rmd17_ethanol"],
+               "water_192": ["water_192_egnn", "water_192_schnet", "water_192_segnn", "water_192", "water"]}
 
 
 def model_names_for(path: str) -> List[str]:
