@@ -175,7 +175,8 @@ def report(args, results, n_atoms):
         rows.append(f"| {r['label']} | {r['steps'] * r['timestep_fs'] / 1000:.1f} ps | {r['timestep_fs']} fs | "
                     f"{'yes' if r['completed'] else 'NO: ' + r['reason']} | {r['max_force_eV_per_A']:.2f} | "
                     f"{r['max_bond_stretch']:.2f} | {r['min_distance_A']:.2f} | {np.mean(r['log']['temperature_K']):.0f} | "
-                    f"{r['steps_per_second']:.0f} | {r.get('drift_meV_per_atom_per_ps', float('nan')):.3g} |")
+                    f"{r['steps_per_second']:.0f} | "
+                    + (f"{r['drift_meV_per_atom_per_ps']:.3g} |" if "drift_meV_per_atom_per_ps" in r else "– |"))
     text = (f"# Long-MD stability\n\nOpenMM {__import__('openmm').__version__}, TorchForce on the CPU platform, "
             f"1 torch thread; LangevinMiddle (friction 1/ps) for NVT, Verlet for NVE. Command: "
             f"`python potentials/stability.py {args.folder} --ps-300 {args.ps_300} --ps-600 {args.ps_600} "
