@@ -81,10 +81,13 @@ def energies(calc, structures) -> np.ndarray:
     return np.array(out)
 
 
-def repulsive_below_minimum(r: np.ndarray, e: np.ndarray) -> bool:
-    """True when E rises monotonically as r falls from the minimum of the scan to its start."""
-    inner = e[: int(np.argmin(e)) + 1]  # r ascending: from the shortest distance to the minimum
-    return bool(np.all(np.diff(inner) < 0))
+def repulsive_below_minimum(r: np.ndarray, e: np.ndarray, bonded_from: float = 0.7) -> bool:
+    """True when E rises monotonically as r falls from the bonding minimum (the lowest energy
+    at r >= ``bonded_from`` Å) to the shortest distance of the scan (r ascending). A model
+    that turns attractive again at short range (a hole) fails, wherever the hole is."""
+    start = int(np.searchsorted(r, bonded_from))
+    minimum = start + int(np.argmin(e[start:]))
+    return bool(np.all(np.diff(e[: minimum + 1]) < 0))
 
 
 def dimer_scans(calc, radii: np.ndarray, pairs) -> dict:
