@@ -78,7 +78,7 @@ def resolve_model(args, names: Sequence[str], elements: List[int]):
 
 # the shipped potentials for the bundled structures, best first (potentials/README in the cards)
 KNOWN_NAMES = {"ethanol": ["ethanol_egnn", "ethanol_segnn", "ethanol", "rmd17_ethanol"],
-               "water_192": ["water_192_egnn", "water_192_schnet", "water_192_segnn", "water_192", "water"]}
+               "water_192": ["water_192_schnet_zbl", "water_192_schnet", "water_192", "water"]}
 
 
 def model_names_for(path: str) -> List[str]:
