@@ -29,15 +29,26 @@ def test_help(script, tmp_path):
     assert "--model" in result.stdout and "usage" in result.stdout
 
 
-def test_ase_md_runs_on_shipped_data_and_warns_when_untrained(tmp_path):
+def test_ase_md_runs_on_shipped_data_with_the_shipped_potential(tmp_path):
     result = _run("ase_md.py", "--steps", 6, "--interval", 2, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "UNTRAINED" in result.stderr
+    assert "UNTRAINED" not in result.stderr
+    assert os.path.join("potentials", "ethanol_egnn", "model.pt") in result.stdout
     import ase.io
 
     frames = ase.io.read(tmp_path / "ase_md.traj", ":")
     assert len(frames) == 4 and len(frames[0]) == 9
     assert len((tmp_path / "ase_md.log").read_text().splitlines()) == 5  # header + 4 lines
+
+
+def test_ase_md_warns_loudly_when_no_potential_fits(tmp_path):
+    import ase.io
+
+    molecule = tmp_path / "molecule.xyz"  # no potentials/molecule*/: an untrained model runs
+    ase.io.write(molecule, ase.io.read(os.path.join(SCRIPTS, "data", "ethanol.xyz")))
+    result = _run("ase_md.py", molecule, "--steps", 4, "--interval", 2, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "UNTRAINED" in result.stderr
 
 
 def test_scripts_take_checkpoints_and_exported_files(tmp_path):
@@ -74,9 +85,12 @@ def test_openmm_mlmm_runs_ethanol_in_water(tmp_path):
 
 
 def test_nve_check_reports_drift_and_fails_above_the_limit(tmp_path):
+    # one untrained float64 model for both engines: the comparison is of the engines, not the model
+    model = eqff.build_model("schnet", elements=["C", "H", "O"], cutoff=4.0, dtype="float64")
+    torch.save(potential_state(model), tmp_path / "model.pt")
     for engine in ("ase", "openmm"):
-        result = _run("nve_check.py", "--engine", engine, "--steps", 20, "--dtype", "float64",
-                      "--output", tmp_path / f"{engine}.json", cwd=tmp_path)
+        result = _run("nve_check.py", "--engine", engine, "--steps", 20, "--dtype", "float64", "--model",
+                      tmp_path / "model.pt", "--output", tmp_path / f"{engine}.json", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "meV/atom/ps" in result.stdout
     ase_run, openmm_run = (json.loads((tmp_path / f"{e}.json").read_text()) for e in ("ase", "openmm"))
