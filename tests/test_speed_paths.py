@@ -13,7 +13,7 @@ import torch
 from ase.neighborlist import primitive_neighbor_list
 
 import eqff
-from eqff.calculators.openmm_forces import openmm_module
+from eqff.calculators.openmm_forces import _skin_neighbours, openmm_module
 from eqff.nn.neighborlist import neighbor_list_torch
 
 
@@ -101,17 +101,20 @@ def test_openmm_skin_gives_fresh_list_numbers(water, periodic):
 
 
 def test_openmm_skin_pairs_equal_a_fresh_list(water):
+    """The pairs the OpenMM module's forward gives the model (``_skin_neighbours``, the cache
+    held here as the module holds it): after moves below skin/2, from the old list, exact."""
     torch.manual_seed(0)
-    model = eqff.build_model("schnet", elements=["H", "O"], cutoff=5.0, dtype="float64")
-    module = openmm_module(model, topology=water, periodic=True, skin=1.0, script=False)
     cell = torch.tensor(water.cell.array)
     pbc = torch.ones(3, dtype=torch.bool)
     x = torch.tensor(water.positions)
-    module.neighbours(x, cell, pbc)
-    x = x + torch.empty_like(x).uniform_(-0.25, 0.25)
-    edge_index, shifts = module.neighbours(x, cell, pbc)
-    assert module.neighbor_list_builds == 1
-    assert _pairs(edge_index.numpy(), shifts.numpy()) == _pairs(*[t.numpy() for t in neighbor_list_torch(x, cell, pbc, 5.0)])
+    empty = (torch.zeros((0, 3), dtype=torch.float64), torch.zeros((3, 3), dtype=torch.float64),
+             torch.zeros((2, 0), dtype=torch.long), torch.zeros((0, 3), dtype=torch.float64))
+    rebuilt, full_edges, full_shifts, _, _ = _skin_neighbours(x, cell, pbc, 5.0, 1.0, *empty)
+    assert rebuilt
+    moved = x + torch.empty_like(x).uniform_(-0.25, 0.25)
+    rebuilt, _, _, edge_index, shifts = _skin_neighbours(moved, cell, pbc, 5.0, 1.0, x, cell, full_edges, full_shifts)
+    assert not rebuilt  # the module counts one build for both calls
+    assert _pairs(edge_index.numpy(), shifts.numpy()) == _pairs(*[t.numpy() for t in neighbor_list_torch(moved, cell, pbc, 5.0)])
 
 
 def _segnn_pair(dtype="float64", **hyperparameters):

@@ -141,20 +141,6 @@ class OpenMMModule(nn.Module):
             forces = full.index_copy(0, self.indices, forces)
         return energy.detach(), forces.detach()
 
-    @torch.jit.export
-    def neighbours(self, x: Tensor, cell: Tensor, pbc: Tensor) -> Tuple[Tensor, Tensor]:
-        """The pairs ``forward`` gives the model for positions ``x`` and ``cell`` in Å (updates the cache)."""
-        rebuilt, full_edges, full_shifts, edge_index, shifts = _skin_neighbours(
-            x, cell, pbc, self.cutoff, self.skin, self.reference_positions, self.reference_cell,
-            self.cached_edge_index, self.cached_shifts)
-        if rebuilt:
-            self.reference_positions = x.clone()
-            self.reference_cell = cell.clone()
-            self.cached_edge_index = full_edges
-            self.cached_shifts = full_shifts
-            self.neighbor_list_builds += 1
-        return edge_index, shifts
-
 
 def _angstrom_positions(positions_nm: Tensor, dtype: torch.dtype, nm_to_angstrom: float) -> Tensor:
     x = positions_nm.to(dtype) * nm_to_angstrom
