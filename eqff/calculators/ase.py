@@ -112,6 +112,7 @@ class EqffCalculator(Calculator):
             self.neighbor_list_builds += 1
         edge_index = cache["edge_index"]
         vectors = positions[edge_index[1]] - positions[edge_index[0]] + cache["offsets"]
-        inside = np.einsum("ij,ij->i", vectors, vectors) < self.cutoff ** 2
-        check_separation(vectors[inside], edge_index[:, inside], "atoms")
+        distance_sq = np.einsum("ij,ij->i", vectors, vectors)
+        inside = distance_sq < self.cutoff ** 2
+        check_separation(distance_sq[inside], edge_index[:, inside], "atoms")
         return edge_index[:, inside], cache["shifts"][inside]

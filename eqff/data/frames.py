@@ -17,6 +17,7 @@ import numpy as np
 from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 
+from eqff.data.neighbors import periodic_cell_problem
 from eqff.errors import DataError
 
 ISOLATED_ATOM_TYPES = {"isolatedatom", "isolated_atom", "isolated", "e0"}
@@ -178,13 +179,9 @@ def validate_frame(frame: Frame, energy_key: str = "energy", forces_key: str = "
     _finite(frame.cell, where, "cell", "lattice vector")
     if frame.positions.shape != (len(frame.numbers), 3):
         raise DataError(f"{where}: positions have shape {frame.positions.shape}, expected ({len(frame.numbers)}, 3)")
-    if np.any(frame.pbc):
-        lengths = np.linalg.norm(frame.cell, axis=1)
-        if np.any(lengths[frame.pbc] < 1e-8):
-            raise DataError(f"{where}: the cell is periodic along {frame.pbc.tolist()} but lattice vector(s) "
-                            f"{np.flatnonzero(frame.pbc & (lengths < 1e-8)).tolist()} are zero; give the cell or set pbc")
-        if np.all(frame.pbc) and abs(np.linalg.det(frame.cell)) < 1e-8:
-            raise DataError(f"{where}: the periodic cell has zero volume (singular lattice vectors); fix the cell")
+    problem = periodic_cell_problem(frame.cell, frame.pbc) if np.any(frame.pbc) else None
+    if problem is not None:
+        raise DataError(f"{where}: {problem}")
     if require_energy and frame.energy is None:
         raise DataError(f"{where}: no energy under key '{energy_key}'; pass energy_key=... naming the key the file uses")
     if require_forces and frame.forces is None:

@@ -15,7 +15,7 @@ def frame_to_graph(frame: Frame, cutoff: float) -> Dict[str, np.ndarray]:
     """A frame with its neighbour list, as numpy arrays (labels included where present)."""
     edge_index, shifts = neighbor_list(frame.positions, frame.cell, frame.pbc, cutoff)
     vectors = frame.positions[edge_index[1]] - frame.positions[edge_index[0]] + shifts @ frame.cell
-    check_separation(vectors, edge_index, frame.source or "structure")
+    check_separation(np.einsum("ij,ij->i", vectors, vectors), edge_index, frame.source or "structure")
     n = len(frame)
     graph = {
         keys.POSITIONS: frame.positions,

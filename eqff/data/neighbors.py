@@ -7,6 +7,8 @@ the cutoff (several images of one neighbour) and positions outside the cell.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import vesin
 
@@ -34,22 +36,30 @@ def neighbor_list(
     return np.stack([i, j]).astype(np.int64), shifts.astype(np.int64)
 
 
-def _check_periodic_cell(cell: np.ndarray, pbc: np.ndarray) -> None:
+def periodic_cell_problem(cell: np.ndarray, pbc: np.ndarray) -> Optional[str]:
+    """What is wrong with ``cell`` as a cell periodic along ``pbc`` (zero or coplanar lattice
+    vectors), or None: one check for the neighbour lists and for the data readers."""
     lengths = np.linalg.norm(cell, axis=1)
-    if np.any(lengths[pbc] < 1e-8):
-        raise NeighborListError(
-            f"cell vector(s) {np.flatnonzero(pbc & (lengths < 1e-8)).tolist()} are zero but "
-            "periodic: give the cell or set pbc=False along those directions"
-        )
+    zero = np.flatnonzero(pbc & (lengths < 1e-8)).tolist()
+    if zero:
+        return (f"the cell is periodic along {pbc.tolist()} but lattice vector(s) {zero} are zero; give the cell or "
+                "set pbc=False along those directions")
     if pbc.all() and abs(np.linalg.det(cell)) < 1e-8:
-        raise NeighborListError("the periodic cell is singular (zero volume): check the lattice vectors")
+        return "the periodic cell has zero volume (singular lattice vectors); check the lattice vectors"
+    return None
 
 
-def check_separation(vectors: np.ndarray, edge_index: np.ndarray, source: str = "structure") -> None:
-    """``DataError`` naming the two atoms if any pair is closer than ``MIN_SEPARATION``."""
-    if len(vectors) == 0:
+def _check_periodic_cell(cell: np.ndarray, pbc: np.ndarray) -> None:
+    problem = periodic_cell_problem(cell, pbc)
+    if problem is not None:
+        raise NeighborListError(problem)
+
+
+def check_separation(distance_sq: np.ndarray, edge_index: np.ndarray, source: str = "structure") -> None:
+    """``DataError`` naming the two atoms if any pair (squared distances ``distance_sq`` of the
+    edges ``edge_index``) is closer than ``MIN_SEPARATION``."""
+    if len(distance_sq) == 0:
         return
-    distance_sq = np.einsum("ij,ij->i", vectors, vectors)
     closest = int(np.argmin(distance_sq))
     if distance_sq[closest] < MIN_SEPARATION ** 2:
         i, j = int(edge_index[0, closest]), int(edge_index[1, closest])

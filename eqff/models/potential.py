@@ -67,7 +67,7 @@ class Potential(nn.Module):
             return
         distance_sq = (vectors.detach() * vectors.detach()).sum(dim=-1)
         closest = int(torch.argmin(distance_sq))
-        if float(distance_sq[closest]) < 1e-6:
+        if float(distance_sq[closest]) < 1e-6:  # eqff.data.neighbors.MIN_SEPARATION ** 2 (TorchScript reads no globals)
             i = int(edge_index[0, closest])
             j = int(edge_index[1, closest])
             raise ValueError("eqff: atoms " + str(i) + " and " + str(j) + " are "
