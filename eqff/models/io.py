@@ -33,8 +33,9 @@ def tensor_checksum(tensors: Dict[str, torch.Tensor]) -> str:
 
 
 def potential_state(potential: Potential) -> Dict[str, Any]:
-    """The part of a checkpoint that rebuilds the model."""
-    weights = {k: v.detach().cpu() for k, v in potential.state_dict().items() if not _is_derived(k)}
+    """The part of a checkpoint that rebuilds the model (a snapshot: later changes to the
+    model's weights do not reach it)."""
+    weights = {k: v.detach().cpu().clone() for k, v in potential.state_dict().items() if not _is_derived(k)}
     return {
         "format": CHECKPOINT_FORMAT,
         "eqff_version": __version__,
@@ -73,14 +74,20 @@ def potential_from_state(state: Dict[str, Any], source: str = "checkpoint",
         potential = build_from_config(state["model_config"], dtype=dtype)
     except Exception as error:
         raise ModelFileError(f"{source}: its model config cannot be built by eqff {__version__} ({error})") from error
+    load_weights(potential, weights, f"{source} (written by eqff {state.get('eqff_version')})")
+    return potential
+
+
+def load_weights(potential: Potential, weights: Dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Load a checkpoint's ``model_state`` into ``potential`` (any device); every weight but the
+    derived constants must fit, or ``ModelFileError``."""
     missing, unexpected = potential.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not _is_derived(k)]
     if missing or unexpected:
         raise ModelFileError(
             f"{source}: weights do not fit the model config (missing {missing[:5]}, unexpected {unexpected[:5]}); "
-            f"was it written by another eqff version (it says {state.get('eqff_version')})?"
+            "was it written by another eqff version or for another model?"
         )
-    return potential
 
 
 def copy_potential(potential: Potential, dtype: Union[str, torch.dtype, None] = None) -> Potential:

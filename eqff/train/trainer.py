@@ -18,7 +18,7 @@ from tqdm import tqdm
 from eqff._version import __version__
 from eqff.data import keys
 from eqff.errors import ConfigError, EqffError
-from eqff.models.io import CHECKPOINT_FORMAT, load_checkpoint, potential_from_state, tensor_checksum
+from eqff.models.io import load_checkpoint, load_weights, potential_from_state, potential_state
 from eqff.models.potential import Potential
 from eqff.models.registry import build_model, resolve_dtype
 from eqff.train import plots
@@ -114,13 +114,8 @@ class Trainer:
     # ----- checkpoints -----
     def _state(self, best: bool) -> Dict[str, Any]:
         with self.ema.applied(self.potential):
-            model_state = {k: v.detach().cpu().clone() for k, v in self.potential.state_dict().items() if "._w3j_" not in k}
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "eqff_version": __version__,
-            "model_config": self.potential.config(),
-            "model_state": model_state,  # EMA weights: what load_potential / export use
-            "model_state_sha256": tensor_checksum(model_state),
+            state = potential_state(self.potential)  # EMA weights: what load_potential / export use
+        state.update({
             "train_config": self.config.to_dict(),
             "data_hash": self.data.data_hash,
             "e0s": {str(k): v for k, v in self.data.e0s.items()},
@@ -129,7 +124,7 @@ class Trainer:
             "best_loss": self.best_loss,
             "best_epoch": self.best_epoch,
             "history": self.history,
-        }
+        })
         if not best:
             state["trainer"] = {
                 "raw_model_state": {k: v.detach().cpu().clone() for k, v in self.potential.state_dict().items()},
@@ -290,10 +285,7 @@ class Trainer:
                 f"after {MAX_ROLLBACKS} roll-backs; stopping. best.pt (epoch {self.best_epoch}) is kept; lower lr or "
                 "raise grad_clip")
         self.ctx.barrier()  # best.pt is written by rank 0
-        best = load_checkpoint(self.best_path, map_location="cpu")["model_state"]
-        missing, unexpected = self.potential.load_state_dict({k: v.to(self.device) for k, v in best.items()}, strict=False)
-        if unexpected or any("._w3j_" not in k for k in missing):
-            raise TrainingDiverged(f"{self.best_path} does not fit this model (missing {missing}, unexpected {unexpected})")
+        load_weights(self.potential, load_checkpoint(self.best_path)["model_state"], self.best_path)
         self.ema.reset(self.potential)
         self.optimizer.state.clear()
         self.schedule.scale(0.5)
