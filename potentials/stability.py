@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -39,52 +40,32 @@ def segment(simulation, atoms_in_order, steps, watch_every, bonds, label, limits
     """Run ``steps``; every ``watch_every`` steps record T, E_pot, E_tot and check the limits."""
     from openmm import unit
 
-    from eqff.check.md import _mic_vectors
+    from eqff.check.md import watch_step
 
     # the System has no constraints and no CMMotionRemover: the Langevin thermostat acts on all 3N
     dof = 3 * len(atoms_in_order)
     log = {"time_ps": [], "temperature_K": [], "potential_kJ_mol": [], "total_kJ_mol": []}
-    worst = {"max_force_eV_per_A": 0.0, "max_bond_stretch": 1.0, "min_distance_A": np.inf}
+    worst = SimpleNamespace(max_force_eV_per_A=0.0, max_bond_stretch=1.0, min_distance_A=np.inf)
     start = time.perf_counter()
-    done = 0
-    while done < steps:
+    done, failure = 0, None
+    while done < steps and failure is None:
         block = min(watch_every, steps - done)
         simulation.step(block)
         done += block
         state = simulation.context.getState(getPositions=True, getForces=True, getEnergy=True)
-        positions = state.getPositions(asNumpy=True).value_in_unit(unit.angstrom)
         forces = state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
-        forces = forces / units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM
         kinetic = state.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole)
         potential = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-        temperature = 2 * kinetic / (dof * 0.00831446261815324)
         log["time_ps"].append(state.getTime().value_in_unit(unit.picosecond))
-        log["temperature_K"].append(temperature)
+        log["temperature_K"].append(2 * kinetic / (dof * 0.00831446261815324))
         log["potential_kJ_mol"].append(potential)
         log["total_kJ_mol"].append(potential + kinetic)
         snapshot = atoms_in_order.copy()
-        snapshot.positions = positions
-        if len(bonds[0]):
-            lengths = np.linalg.norm(_mic_vectors(snapshot, bonds[0], bonds[1]), axis=1)
-            worst["max_bond_stretch"] = max(worst["max_bond_stretch"], float((lengths / bonds[2]).max()))
-        from ase.neighborlist import neighbor_list
-
-        _, _, d = neighbor_list("ijd", snapshot, 1.0)
-        if len(d):
-            worst["min_distance_A"] = min(worst["min_distance_A"], float(d.min()))
-        worst["max_force_eV_per_A"] = max(worst["max_force_eV_per_A"], float(np.abs(forces).max()))
-        failure = None
-        if not np.all(np.isfinite(forces)) or worst["max_force_eV_per_A"] > limits["force"]:
-            failure = f"force {worst['max_force_eV_per_A']:.1f} eV/Å"
-        elif worst["max_bond_stretch"] > limits["stretch"]:
-            failure = f"bond stretched {worst['max_bond_stretch']:.2f}x"
-        elif worst["min_distance_A"] < limits["distance"]:
-            failure = f"atoms {worst['min_distance_A']:.2f} Å apart"
-        if failure:
-            return {"label": label, "completed": False, "reason": failure, "steps": done, **worst, "log": log,
-                    "steps_per_second": done / (time.perf_counter() - start)}
-    return {"label": label, "completed": True, "reason": "", "steps": done, **worst, "log": log,
-            "steps_per_second": done / (time.perf_counter() - start)}
+        snapshot.positions = state.getPositions(asNumpy=True).value_in_unit(unit.angstrom)
+        failure = watch_step(snapshot, forces / units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM, bonds, worst,
+                             limits["force"], limits["stretch"], limits["distance"])
+    return {"label": label, "completed": failure is None, "reason": failure or "", "steps": done, **vars(worst),
+            "log": log, "steps_per_second": done / (time.perf_counter() - start)}
 
 
 def main():

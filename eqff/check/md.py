@@ -101,23 +101,12 @@ def nvt_stability(atoms: Atoms, calculator, temperature: float, picoseconds: flo
         pass
 
     def watch():
-        forces = atoms.get_forces()
-        result.max_force_eV_per_A = max(result.max_force_eV_per_A, float(np.abs(forces).max()))
-        if len(bond_i):
-            lengths = np.linalg.norm(_mic_vectors(atoms, bond_i, bond_j), axis=1)
-            result.max_bond_stretch = max(result.max_bond_stretch, float((lengths / bond_d0).max()))
-        if len(atoms) > 1:
-            _, _, d = neighbor_list("ijd", atoms, min_distance * 2)
-            if len(d):
-                result.min_distance_A = min(result.min_distance_A, float(d.min()))
+        reason = watch_step(atoms, atoms.get_forces(), (bond_i, bond_j, bond_d0), result, max_force, max_stretch,
+                            min_distance)
         result.times_ps.append(dyn.nsteps * timestep_fs / 1000.0)
         result.temperatures_K.append(float(atoms.get_temperature()))
-        if not np.all(np.isfinite(forces)) or result.max_force_eV_per_A > max_force:
-            raise Blowup(f"force {result.max_force_eV_per_A:.1f} eV/Å above {max_force}")
-        if result.max_bond_stretch > max_stretch:
-            raise Blowup(f"a bond stretched to {result.max_bond_stretch:.2f}x its initial length")
-        if result.min_distance_A < min_distance:
-            raise Blowup(f"two atoms came within {result.min_distance_A:.2f} Å")
+        if reason is not None:
+            raise Blowup(reason)
 
     dyn.attach(watch, interval=interval)
     try:
@@ -128,6 +117,29 @@ def nvt_stability(atoms: Atoms, calculator, temperature: float, picoseconds: flo
     if result.min_distance_A == np.inf:
         result.min_distance_A = float("nan")
     return result
+
+
+def watch_step(atoms: Atoms, forces: np.ndarray, bonds, extremes, max_force: float, max_stretch: float,
+               min_distance: float) -> Optional[str]:
+    """One look at an MD configuration (ASE here, OpenMM in potentials/stability.py): update the
+    running extremes of ``extremes`` (max_force_eV_per_A, max_bond_stretch, min_distance_A) and
+    return the first limit broken, as a sentence, or None. ``bonds``: ``bonds_of`` at the start."""
+    extremes.max_force_eV_per_A = max(extremes.max_force_eV_per_A, float(np.abs(forces).max()))
+    bond_i, bond_j, bond_d0 = bonds
+    if len(bond_i):
+        lengths = np.linalg.norm(_mic_vectors(atoms, bond_i, bond_j), axis=1)
+        extremes.max_bond_stretch = max(extremes.max_bond_stretch, float((lengths / bond_d0).max()))
+    if len(atoms) > 1:
+        _, _, d = neighbor_list("ijd", atoms, min_distance * 2)
+        if len(d):
+            extremes.min_distance_A = min(extremes.min_distance_A, float(d.min()))
+    if not np.all(np.isfinite(forces)) or extremes.max_force_eV_per_A > max_force:
+        return f"force {extremes.max_force_eV_per_A:.1f} eV/Å above {max_force}"
+    if extremes.max_bond_stretch > max_stretch:
+        return f"a bond stretched to {extremes.max_bond_stretch:.2f}x its initial length"
+    if extremes.min_distance_A < min_distance:
+        return f"two atoms came within {extremes.min_distance_A:.2f} Å"
+    return None
 
 
 def _mic_vectors(atoms: Atoms, i: np.ndarray, j: np.ndarray) -> np.ndarray:
