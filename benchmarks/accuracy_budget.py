@@ -1,36 +1,42 @@
 #!/usr/bin/env python
-"""Accuracy per budget: eqff (segnn, egnn, schnet) and MACE trained on the same rMD17 aspirin
-frames for the same wall time on this CPU (one thread each), tested on the same frames.
+"""Accuracy per training budget: eqff and MACE trained on the same frames for the same wall time
+on this CPU (one thread each), tested on the same frames.
 
-    python benchmarks/accuracy_budget.py --minutes 20 --lanes 2            # the real comparison
-    python benchmarks/accuracy_budget.py --minutes 20 --lanes 1            # with one other training run
-    python benchmarks/accuracy_budget.py --minutes 0.5 --n-train 40 --n-test 20 --output /tmp/ab \
-        --require-free-cores 0                                          # a smoke run (~3 min)
+    python benchmarks/accuracy_budget.py --datasets aspirin ethanol --minutes 8 60 --lanes 2 \\
+        --results benchmarks/RESULTS.md                                   # the comparison of issue 12
+    python benchmarks/accuracy_budget.py --datasets aspirin --minutes 8 --codes eqff egnn schnet segnn mace
+    python benchmarks/accuracy_budget.py --datasets mydata --train-file data.xyz --test-file test.xyz \\
+        --energy-key REF_energy --forces-key REF_forces                    # any dataset
+    python benchmarks/accuracy_budget.py --minutes 0.5 --n-train 40 --n-test 20 --output /tmp/ab \\
+        --require-free-cores 0                                            # a smoke run (~5 min)
 
-Data (written to --output so that both codes read the same files): 950 training + 50
-validation frames drawn with a seeded permutation (--seed) from
-``shared/data/rmd17_aspirin/rmd17_aspirin_train.xyz``; a fixed seeded subset of --n-test (500)
-frames of ``rmd17_aspirin_test.xyz``. Energies and forces are written both as the extxyz
-``energy``/``forces`` (eqff) and as ``REF_energy``/``REF_forces`` (MACE).
+Codes: ``eqff`` is ``eqff train`` with its defaults (the default model and recipe: only the data
+files, E0s and the time limit are given); ``ace``, ``egnn``, ``schnet``, ``segnn`` add
+``--model KIND`` (the invariant and SEGNN models with lr 5e-3 and reduce-on-plateau, the
+settings of their issue-3 runs); ``mace`` is ``mace_run_train`` (.venv-mace, mace-torch 0.3.16)
+with hidden irreps 64x0e+64x1o, r_max 5 Å, max_ell 3, correlation 3, 2 interactions, batch 5,
+lr 0.01, AMSGrad, EMA 0.99, energy/force weights 1/100, and MACE's second stage (energy weight
+1000, lr 1e-3) for the last quarter of the epochs that fit in the budget, the epoch time taken
+from --mace-epoch-s, else from an earlier MACE run of the same dataset in --output, else
+from one MACE epoch run first (``<output>/<dataset>/mace_calibration``); ``mace_plateau`` is the same without the second stage (lr on plateau, the setting of
+the first comparison in RESULTS.md). MACE is stopped B minutes after its log says training
+started and re-run with ``--restart_latest`` to write its model from the last checkpoint.
 
-eqff: ``eqff train --max-time-min B`` (its own wall-time limit, counted from the start of
-training), E0s by least squares, batch 5, EMA 0.99, best validation model tested.
-MACE: ``mace_run_train`` in .venv-mace (mace-torch 0.3.16), ``--model MACE`` with hidden irreps
-64x0e+64x1o, r_max 5 Å, max_ell 3, correlation 3, 2 interactions, float32, E0s ``average``
-(least squares), batch 5, EMA 0.99, energy/force weights 1/100 like eqff, and
-``--max_num_epochs`` large; this script kills it B minutes after its log says training started,
-then re-runs it with ``--restart_latest --max_num_epochs <last epoch>`` so that it loads its
-latest (best-validation) checkpoint without training and writes ``mace.model``, which
-``mace_eval_configs`` evaluates on the test frames. Both force MAEs are computed here, the same
-way (mean |dF| over all components, meV/Å).
+Data (written to --output so that every code reads the same files): --n-train + 50 validation
+frames by a seeded permutation of the training file; a seeded subset of --n-test frames of the
+test file. Energies and forces are written as the extxyz ``energy``/``forces`` (eqff) and as
+``REF_energy``/``REF_forces`` (MACE); E0s by least squares in both codes. Test errors of all
+codes are computed here, the same way: force MAE over all components (meV/Å), energy MAE per
+structure (meV). Learning curves (validation force MAE against wall minutes) of every code and
+budget go into ``<output>/<dataset>_curves.png``.
 
 The machine is shared: the script refuses to start while fewer than --require-free-cores
-(default: --lanes) of the 2 cores are free of other ``eqff train`` processes, and records the
-command as pending in RESULTS.md (--results) instead.
+(default: --lanes) of the 2 cores are free of other ``eqff train`` processes.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import glob
 import json
 import os
@@ -40,6 +46,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import numpy as np
 
@@ -49,65 +56,102 @@ SHARED = os.environ.get("EQFF_SHARED_DATA", os.path.join(ROOT, "..", "shared", "
 MACE_BIN = os.path.join(ROOT, ".venv-mace", "bin")
 sys.path.insert(0, HERE)
 
+DATASETS = {
+    "aspirin": ("rmd17_aspirin/rmd17_aspirin_train.xyz", "rmd17_aspirin/rmd17_aspirin_test.xyz"),
+    "ethanol": ("rmd17_ethanol/train.xyz", "rmd17_ethanol/test_MD.xyz"),
+}
+EQFF_KINDS = ("ace", "egnn", "schnet", "segnn")
+LEGACY_FLAGS = ["--lr", "0.005", "--scheduler", "plateau", "--warmup-epochs", "1"]  # issue-3 settings
 
-def prepare_data(output: str, seed: int, n_train: int, n_valid: int, n_test: int) -> dict:
-    import ase.io
 
-    paths = {name: os.path.join(output, f"{name}.xyz") for name in ("train", "valid", "test")}
+def prepare_data(output, dataset, train_file, test_file, seed, n_train, n_valid, n_test, keys):
+    folder = os.path.join(output, dataset)
+    paths = {name: os.path.join(folder, f"{name}.xyz") for name in ("train", "valid", "test")}
     if all(os.path.exists(p) for p in paths.values()):
         return paths
-    train = ase.io.read(f"{SHARED}/rmd17_aspirin/rmd17_aspirin_train.xyz", ":")
-    test = ase.io.read(f"{SHARED}/rmd17_aspirin/rmd17_aspirin_test.xyz", ":")
+    import ase.io
+
+    os.makedirs(folder, exist_ok=True)
+    train = ase.io.read(train_file, ":")
+    test = ase.io.read(test_file, ":")
+    if n_train + n_valid > len(train):
+        raise SystemExit(f"{train_file} has {len(train)} frames, fewer than {n_train} + {n_valid}")
     order = np.random.default_rng(seed).permutation(len(train))
     test_order = np.sort(np.random.default_rng(seed + 1).permutation(len(test))[:n_test])
     parts = {"train": [train[i] for i in order[:n_train]], "valid": [train[i] for i in order[n_train:n_train + n_valid]],
              "test": [test[i] for i in test_order]}
     for name, frames in parts.items():
+        out = []
         for atoms in frames:
-            atoms.info["REF_energy"] = atoms.get_potential_energy()
-            atoms.arrays["REF_forces"] = atoms.get_forces().copy()
-        ase.io.write(paths[name] + ".tmp", frames, format="extxyz")
+            energy, forces = _labels(atoms, keys)
+            clean = atoms.copy()
+            clean.calc = None
+            clean.info = {"energy": energy, "REF_energy": energy}
+            clean.arrays = {k: v for k, v in clean.arrays.items() if k in ("numbers", "positions")}
+            clean.arrays["forces"] = forces.copy()
+            clean.arrays["REF_forces"] = forces.copy()
+            out.append(clean)
+        ase.io.write(paths[name] + ".tmp", out, format="extxyz")
         os.replace(paths[name] + ".tmp", paths[name])
     return paths
+
+
+def _labels(atoms, keys):
+    energy_key, forces_key = keys
+    if energy_key in atoms.info:
+        energy = float(atoms.info[energy_key])
+    else:
+        energy = atoms.get_potential_energy()
+    forces = atoms.arrays[forces_key] if forces_key in atoms.arrays else atoms.get_forces()
+    return energy, np.asarray(forces, dtype=float)
 
 
 def force_mae_mev(predicted, reference) -> float:
     return float(np.mean(np.abs(np.concatenate(predicted) - np.concatenate(reference))) * 1e3)
 
 
-def run_eqff(model: str, minutes: float, paths: dict, output: str, lr: float) -> dict:
-    folder = os.path.join(output, f"eqff_{model}")
+# ---------------------------------------------------------------- eqff
+def run_eqff(code, minutes, paths, folder, eqff_args):
     os.makedirs(folder, exist_ok=True)
-    args = [os.path.join(ROOT, ".venv", "bin", "python"), "-m", "eqff", "train", "--model", model, "--output", folder,
+    args = [os.path.join(ROOT, ".venv", "bin", "python"), "-m", "eqff", "train", "--output", folder,
             "--train-file", paths["train"], "--valid-file", paths["valid"], "--test-file", paths["test"],
-            "--e0s", "least_squares", "--batch-size", "5", "--lr", str(lr), "--max-time-min", str(minutes),
-            "--max-epochs", "100000", "--no-progress", "--seed", "0"]
+            "--e0s", "least_squares", "--max-time-min", str(minutes), "--max-epochs", "100000", "--no-progress",
+            "--seed", "0"]
+    if code != "eqff":
+        args += ["--model", code] + (LEGACY_FLAGS if code != "ace" else [])
+    args += eqff_args
+    if os.path.exists(os.path.join(folder, "last.pt")):
+        args.append("--resume")  # an interrupted benchmark continues where it stopped
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     start = time.time()
-    with open(os.path.join(folder, "stdout.log"), "w") as log:
+    with open(os.path.join(folder, "stdout.log"), "a") as log:
         log.write(" ".join(args) + "\n")
         log.flush()
-        code = subprocess.call(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    result = {"code": f"eqff {model}", "exit": code, "wall_s": time.time() - start, "command": " ".join(args)}
+        code_ = subprocess.call(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    result = {"code": code, "exit": code_, "wall_s": time.time() - start, "command": " ".join(args)}
     metrics_path = os.path.join(folder, "test_metrics.json")
     if os.path.exists(metrics_path):
         metrics = json.load(open(metrics_path))
         result.update(force_mae=metrics["forces_mae_meV_per_A"], energy_mae=metrics.get("energy_mae_meV"))
-    epochs = _last_epoch_eqff(folder)
-    if epochs is not None:
-        result["epochs"] = epochs
+    curve = eqff_curve(folder)
+    if curve:
+        result["epochs"] = len(curve)
+        result["curve"] = curve
     return result
 
 
-def _last_epoch_eqff(folder):
+def eqff_curve(folder):
+    """[(wall minutes, validation force MAE)] per epoch from metrics.csv."""
     path = os.path.join(folder, "metrics.csv")
     if not os.path.exists(path):
-        return None
-    lines = open(path).read().strip().splitlines()
-    return int(lines[-1].split(",")[lines[0].split(",").index("epoch")]) if len(lines) > 1 else 0
+        return []
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+    return [(float(r["wall_time_s"]) / 60.0, float(r["valid_forces_mae_meV_per_A"])) for r in rows]
 
 
-def mace_args(paths: dict, folder: str, max_epochs: int, restart: bool) -> list:
+# ---------------------------------------------------------------- MACE
+def mace_args(paths, folder, max_epochs, restart, two_stage_from=None):
     args = [os.path.join(MACE_BIN, "mace_run_train"), "--name", "mace", "--seed", "0", "--device", "cpu",
             "--default_dtype", "float32", "--train_file", paths["train"], "--valid_file", paths["valid"],
             "--test_file", paths["test"], "--energy_key", "REF_energy", "--forces_key", "REF_forces",
@@ -117,17 +161,57 @@ def mace_args(paths: dict, folder: str, max_epochs: int, restart: bool) -> list:
             "--ema_decay", "0.99", "--max_num_epochs", str(max_epochs), "--eval_interval", "1",
             "--error_table", "PerAtomMAE", "--work_dir", folder, "--checkpoints_dir", os.path.join(folder, "checkpoints"),
             "--model_dir", folder, "--log_dir", os.path.join(folder, "logs"), "--results_dir", os.path.join(folder, "results")]
+    if two_stage_from is not None:
+        args += ["--swa", "--start_swa", str(two_stage_from)]
     if restart:
         args.append("--restart_latest")
     return args
 
 
-def run_mace(minutes: float, paths: dict, output: str) -> dict:
-    folder = os.path.join(output, "mace")
+def mace_log_curve(folder):
+    """[(wall minutes since training started, validation force MAE)] per epoch, from MACE's log."""
+    text = _mace_logs(folder)
+    stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)"
+    started = re.search(stamp + r" INFO: Started training", text)
+    if not started:
+        return []
+    t0 = datetime.strptime(started.group(1), "%Y-%m-%d %H:%M:%S.%f")
+    curve = []
+    for match in re.finditer(stamp + r" INFO: Epoch (\d+):.*?MAE_F=\s*([0-9.]+) meV", text):
+        t = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f")
+        curve.append(((t - t0).total_seconds() / 60.0, float(match.group(3))))
+    return curve
+
+
+def mace_epoch_seconds(output, dataset, paths):
+    """MACE's epoch time on this dataset: the median epoch of an earlier run in ``output``, else
+    one epoch run now (``<output>/<dataset>/mace_calibration``)."""
+    folders = sorted(glob.glob(os.path.join(output, dataset, "*min", "mace*"))) + [os.path.join(output, dataset, "mace_calibration")]
+    for folder in folders:
+        curve = mace_log_curve(folder)
+        if curve:
+            times = [curve[0][0]] + [b[0] - a[0] for a, b in zip(curve, curve[1:])]
+            return 60.0 * float(np.median(times))
+    folder = folders[-1]
     os.makedirs(folder, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    args = mace_args(paths, folder, 100000, restart=False)
-    result = {"code": "mace", "command": " ".join(args)}
+    with open(os.path.join(folder, "stdout.log"), "w") as log:
+        subprocess.call(mace_args(paths, folder, 1, restart=False), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
+    curve = mace_log_curve(folder)
+    return 60.0 * curve[0][0] if curve else None
+
+
+def run_mace(code, minutes, paths, folder, epoch_s):
+    os.makedirs(folder, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    max_epochs, two_stage_from = 100000, None
+    if code == "mace":
+        if not epoch_s:
+            return {"code": code, "error": "MACE's epoch time could not be measured (see mace_calibration/)"}
+        max_epochs = max(int(minutes * 60.0 / epoch_s), 1)
+        two_stage_from = max(int(round(0.75 * max_epochs)), 1) if max_epochs > 1 else 0
+    args = mace_args(paths, folder, max_epochs, restart=False, two_stage_from=two_stage_from)
+    result = {"code": code, "command": " ".join(args), "planned_epochs": max_epochs, "two_stage_from": two_stage_from}
     start = time.time()
     log_path = os.path.join(folder, "stdout.log")
     with open(log_path, "w") as log:
@@ -147,27 +231,28 @@ def run_mace(minutes: float, paths: dict, output: str) -> dict:
                     process.wait()
                 break
     result["train_wall_s"] = time.time() - (training_started or start)
+    result["curve"] = mace_log_curve(folder)
     checkpoints = glob.glob(os.path.join(folder, "checkpoints", "*_epoch-*.pt"))
     if not checkpoints:
         result["error"] = "no checkpoint written within the budget"
         return result
     last_epoch = max(int(re.search(r"epoch-(\d+)", c).group(1)) for c in checkpoints)
     result["epochs"] = last_epoch + 1
-    # load the latest checkpoint without training: MACE writes mace.model and evaluates
-    with open(os.path.join(folder, "finalize.log"), "w") as log:
-        code = subprocess.call(mace_args(paths, folder, last_epoch, restart=True), stdout=log, stderr=subprocess.STDOUT,
-                               env=env, cwd=folder)
-    model_files = [p for p in (os.path.join(folder, "mace.model"), os.path.join(folder, "mace_compiled.model"))
-                   if os.path.exists(p)]
-    if code != 0 or not model_files:
-        result["error"] = f"finalising the checkpoint failed (exit {code}); see {folder}/finalize.log"
-        return result
+    model_path = os.path.join(folder, "mace.model")
+    if not os.path.exists(model_path) or os.path.getmtime(model_path) < training_started:
+        # load the latest checkpoint without training: MACE writes mace.model
+        with open(os.path.join(folder, "finalize.log"), "w") as log:
+            code_ = subprocess.call(mace_args(paths, folder, last_epoch, restart=True, two_stage_from=two_stage_from),
+                                    stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
+        if code_ != 0 or not os.path.exists(model_path):
+            result["error"] = f"finalising the checkpoint failed (exit {code_}); see {folder}/finalize.log"
+            return result
     predictions = os.path.join(folder, "test_predictions.xyz")
-    code = subprocess.call([os.path.join(MACE_BIN, "mace_eval_configs"), "--configs", paths["test"], "--model",
-                            model_files[0], "--output", predictions, "--device", "cpu", "--default_dtype", "float32"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env, cwd=folder)
-    if code != 0:
-        result["error"] = f"mace_eval_configs failed (exit {code})"
+    code_ = subprocess.call([os.path.join(MACE_BIN, "mace_eval_configs"), "--configs", paths["test"], "--model",
+                             model_path, "--output", predictions, "--device", "cpu", "--default_dtype", "float32"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env, cwd=folder)
+    if code_ != 0:
+        result["error"] = f"mace_eval_configs failed (exit {code_})"
         return result
     import ase.io
 
@@ -189,7 +274,7 @@ def _read(path):
 
 
 def _mace_logs(folder):
-    return "".join(_read(p) for p in glob.glob(os.path.join(folder, "logs", "*.log")))
+    return "".join(_read(p) for p in sorted(glob.glob(os.path.join(folder, "logs", "*.log"))) if not p.endswith("_debug.log"))
 
 
 def other_training_processes() -> int:
@@ -197,72 +282,127 @@ def other_training_processes() -> int:
     return len([pid for pid in out if int(pid) != os.getpid()])
 
 
-def table(results, minutes, info) -> str:
-    mace = next((r for r in results if r["code"] == "mace" and "force_mae" in r), None)
-    lines = [f"Budget {minutes:g} min of training per model, one thread each; {info}", "",
-             "| code | epochs | test F MAE (meV/Å) | test E MAE (meV) | F MAE / MACE's |", "|---|---|---|---|---|"]
+# ---------------------------------------------------------------- report
+def plot_curves(dataset, results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = {}
+    for r in sorted(results, key=lambda r: (r["code"], -r["minutes"])):
+        if not r.get("curve"):
+            continue
+        color = colors.setdefault(r["code"], f"C{len(colors)}")
+        minutes, mae = zip(*r["curve"])
+        ax.semilogy(minutes, mae, "-" if r["minutes"] == max(x["minutes"] for x in results) else "--", color=color,
+                    marker=".", label=f"{r['code']} ({r['minutes']:g} min budget)")
+    ax.set_xlabel("wall time (minutes, one thread)")
+    ax.set_ylabel("validation force MAE (meV/Å)")
+    ax.set_title(f"rMD17 {dataset}" if dataset in DATASETS else dataset)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def table(results, info) -> str:
+    lines = [info, "",
+             "| dataset | budget (min) | code | epochs | test F MAE (meV/Å) | test E MAE (meV) | F MAE / MACE's | E MAE / MACE's |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        mae = r.get("force_mae")
-        ratio = f"{mae / mace['force_mae']:.2f}" if (mae is not None and mace) else "–"
-        lines.append(f"| {r['code']} | {r.get('epochs', '–')} | {mae:.1f} |" if mae is not None else
-                     f"| {r['code']} | {r.get('epochs', '–')} | failed: {r.get('error', 'exit ' + str(r.get('exit')))} |")
-        if mae is not None:
-            energy = r.get("energy_mae")
-            lines[-1] += f" {energy:.1f} | {ratio} |" if energy is not None else f" – | {ratio} |"
-        else:
-            lines[-1] += " | |"
+        mace = _reference(results, r["dataset"], r["minutes"])
+        mae, energy = r.get("force_mae"), r.get("energy_mae")
+        if mae is None:
+            lines.append(f"| {r['dataset']} | {r['minutes']:g} | {r['code']} | {r.get('epochs', '–')} | "
+                         f"failed: {r.get('error', 'exit ' + str(r.get('exit')))} | | | |")
+            continue
+        ratio_f = f"{mae / mace['force_mae']:.2f}" if mace else "–"
+        ratio_e = f"{energy / mace['energy_mae']:.2f}" if mace and energy is not None else "–"
+        lines.append(f"| {r['dataset']} | {r['minutes']:g} | {r['code']} | {r.get('epochs', '–')} | {mae:.1f} | "
+                     f"{energy:.1f} | {ratio_f} | {ratio_e} |")
     return "\n".join(lines)
+
+
+def _reference(results, dataset, minutes):
+    """The MACE run the ratios divide by: the lower force error of the MACE variants."""
+    maces = [r for r in results if r["dataset"] == dataset and r["minutes"] == minutes
+             and r["code"].startswith("mace") and r.get("force_mae") is not None]
+    return min(maces, key=lambda r: r["force_mae"]) if maces else None
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=20.0, help="training wall time per model")
-    parser.add_argument("--codes", nargs="+", default=["segnn", "egnn", "schnet", "mace"])
-    parser.add_argument("--lanes", type=int, default=1, help="models trained at the same time (1 thread each)")
+    parser.add_argument("--datasets", nargs="+", default=["aspirin"], help="aspirin, ethanol, or a name for --train-file")
+    parser.add_argument("--train-file", default=None)
+    parser.add_argument("--test-file", default=None)
+    parser.add_argument("--energy-key", default="energy")
+    parser.add_argument("--forces-key", default="forces")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[8.0], help="training wall time per run")
+    parser.add_argument("--codes", nargs="+", default=["eqff", "mace"],
+                        help="eqff (defaults), ace, egnn, schnet, segnn, mace (two-stage), mace_plateau")
+    parser.add_argument("--lanes", type=int, default=2, help="runs at the same time (one thread each)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-train", type=int, default=950)
     parser.add_argument("--n-test", type=int, default=500)
-    parser.add_argument("--n-train", type=int, default=950, help="fewer only for a smoke run")
-    parser.add_argument("--lr", type=float, default=0.005, help="eqff learning rate (MACE keeps its default 0.01)")
-    parser.add_argument("--output", default=os.path.join(HERE, "runs", "accuracy_budget"))
+    parser.add_argument("--eqff-args", default="", help="extra `eqff train` flags for every eqff run")
+    parser.add_argument("--mace-epoch-s", type=float, default=None,
+                        help="MACE's epoch time in seconds, to size its second stage (default: from its first "
+                             "epoch in an earlier run of the dataset in --output)")
+    parser.add_argument("--output", default=os.path.join("/tmp", "eqff_accuracy_budget"))
     parser.add_argument("--results", default=None, help="write the table into this Markdown file (RESULTS.md)")
-    parser.add_argument("--require-free-cores", type=int, default=None,
-                        help="refuse to start while fewer of the 2 cores are free of other `eqff train` processes "
-                             "(default: --lanes; 0 runs anyway)")
+    parser.add_argument("--require-free-cores", type=int, default=None)
     args = parser.parse_args(argv)
     command = "python benchmarks/accuracy_budget.py " + " ".join(sys.argv[1:] if argv is None else argv)
     others = other_training_processes()
     required = args.lanes if args.require_free_cores is None else args.require_free_cores
     if 2 - others < required:
-        message = (f"Pending: `{command}` was not run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
-                   f"because {others} other `eqff train` processes occupied the 2 cores (it needs {required} free); "
-                   f"rerun it when at most {2 - required} runs (`ps aux | grep \"eqff train\"`). The script was "
-                   "tested end to end with `--minutes 0.5 --n-train 40 --n-test 20 --require-free-cores 0` "
-                   "(all four codes trained, MACE killed at the budget, finalised and evaluated).")
-        print(message)
-        if args.results:
-            from speed import write_section
-
-            write_section(args.results, "accuracy_budget.py", "## Accuracy per training budget (benchmarks/accuracy_budget.py)\n\n" + message)
+        print(f"{others} other `eqff train` processes occupy the 2 cores (this needs {required} free); "
+              "rerun when they are done, or pass --require-free-cores 0")
         return 2
     os.makedirs(args.output, exist_ok=True)
-    paths = prepare_data(args.output, args.seed, args.n_train, 50, args.n_test)
     load = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results_path = os.path.join(args.output, "results.json")
+    results = json.load(open(results_path))["results"] if os.path.exists(results_path) else []
+    done = {(r["dataset"], r["minutes"], r["code"]) for r in results if r.get("force_mae") is not None}
+    for dataset in args.datasets:
+        train_file, test_file = (args.train_file, args.test_file) if dataset not in DATASETS else \
+            (os.path.join(SHARED, DATASETS[dataset][0]), os.path.join(SHARED, DATASETS[dataset][1]))
+        paths = prepare_data(args.output, dataset, train_file, test_file, args.seed, args.n_train, 50, args.n_test,
+                             (args.energy_key, args.forces_key))
+        for minutes in args.minutes:
+            todo = [c for c in args.codes if (dataset, minutes, c) not in done]
+            # MACE's two-stage run needs its epoch time: the plateau run (if asked for) goes first
+            todo.sort(key=lambda c: (c == "mace", c))
 
-    def one(code):
-        if code == "mace":
-            return run_mace(args.minutes, paths, args.output)
-        return run_eqff(code, args.minutes, paths, args.output, args.lr)
+            def one(code):
+                folder = os.path.join(args.output, dataset, f"{minutes:g}min", code)
+                if code.startswith("mace"):
+                    epoch_s = args.mace_epoch_s or (mace_epoch_seconds(args.output, dataset, paths) if code == "mace" else None)
+                    result = run_mace(code, minutes, paths, folder, epoch_s)
+                else:
+                    result = run_eqff(code, minutes, paths, folder, args.eqff_args.split())
+                result.update(dataset=dataset, minutes=minutes)
+                print(f"{dataset} {minutes:g} min {code}: F {result.get('force_mae')} E {result.get('energy_mae')} "
+                      f"{result.get('error', '')}", flush=True)
+                return result
 
-    with ThreadPoolExecutor(args.lanes) as pool:
-        results = list(pool.map(one, args.codes))
-    info = (f"{args.lanes} model(s) at a time, {others} other `eqff train` processes at the start, load average "
-            f"{load:.1f} at the start; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; command `{command}`. "
-            "eqff: default hyperparameters (segnn 64 features, lmax 2, 3 layers; egnn/schnet 64 features, 3 layers), "
-            f"lr {args.lr}; MACE: 64x0e+64x1o, max_ell 3, correlation 3, 2 interactions, lr 0.01.")
-    text = table(results, args.minutes, info)
+            with ThreadPoolExecutor(args.lanes) as pool:
+                new = list(pool.map(one, todo))
+            results = [r for r in results if (r["dataset"], r["minutes"], r["code"]) not in
+                       {(n["dataset"], n["minutes"], n["code"]) for n in new}] + new
+            with open(results_path, "w") as handle:
+                json.dump({"results": results}, handle, indent=1)
+        plot_curves(dataset, [r for r in results if r["dataset"] == dataset],
+                    os.path.join(args.output, f"{dataset}_curves.png"))
+    results.sort(key=lambda r: (r["dataset"], r["minutes"], r["code"]))
+    info = (f"{args.lanes} run(s) at a time, one thread each; {others} other `eqff train` processes and load average "
+            f"{load:.1f} at the start ({started}); command `{command}`.")
+    text = table(results, info)
     print(text)
-    with open(os.path.join(args.output, "results.json"), "w") as handle:
-        json.dump({"results": results, "info": info}, handle, indent=1)
     if args.results:
         from speed import write_section
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
-MODELS = ["schnet", "egnn", "segnn"]
+MODELS = ["ace", "schnet", "egnn", "segnn"]
 
 
 def data_path(name: str) -> str:

@@ -269,3 +269,41 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     a, b = weights(tmp_path / "one" / "last.pt"), weights(tmp_path / "two" / "last.pt")
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=1e-9, atol=1e-10)
+
+
+def test_cosine_schedule_decays_over_the_time_budget():
+    """With a wall-time limit, the cosine schedule runs on the fraction of the budget used
+    (steps or time, whichever is further): a short run still ends at min_lr."""
+    from eqff.train.schedule import LearningRateSchedule
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = LearningRateSchedule(optimizer, 1e-2, 0, "cosine", total_steps=1_000_000, plateau_factor=0.8,
+                                    plateau_patience=10, min_lr=1e-6, time_budget_s=100.0)
+    schedule.step_batch(elapsed_s=0.0)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2, rel=1e-4)
+    schedule.step_batch(elapsed_s=50.0)
+    assert schedule.progress() == pytest.approx(0.5)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.5 * (1e-2 + 1e-6), rel=1e-4)
+    schedule.step_batch(elapsed_s=100.0)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-6)
+    state = schedule.state_dict()
+    again = LearningRateSchedule(optimizer, 1e-2, 0, "cosine", 1_000_000, 0.8, 10, 1e-6, time_budget_s=100.0)
+    again.load_state_dict(state)
+    assert again.progress() == 1.0  # a resumed run continues from the elapsed time it saved
+
+
+def test_stage_two_raises_the_energy_weight_and_survives_resume(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, max_epochs=4, stage_two_at=0.5, stage_two_energy_weight=1000.0,
+                                  scheduler="cosine", warmup_epochs=0))
+    trainer.run()
+    assert trainer.stage == 2
+    assert trainer.loss.weights["energy"] == 1000.0
+    log = open(tmp_path / "run" / "train.log").read()
+    assert log.count("stage two") == 1 and "epoch 3: stage two" in log
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["best_epoch"] >= 3  # the best record restarted
+    resumed = Trainer(tiny_config(tmp_path, max_epochs=6, stage_two_at=0.5, scheduler="cosine", warmup_epochs=0,
+                                  resume=True))
+    resumed.run()
+    assert resumed.stage == 2 and resumed.best_stage == 2
+    with pytest.raises(ConfigError, match="stage_two_at"):
+        tiny_config(tmp_path, stage_two_at=1.5)

@@ -6,6 +6,7 @@ import ase.data
 import torch
 
 from eqff.errors import ConfigError
+from eqff.models.ace import MessagePassingACE
 from eqff.models.egnn import EGNN
 from eqff.models.lifted import LiftedGroupConv
 from eqff.models.pointconv import PointConv
@@ -13,7 +14,7 @@ from eqff.models.potential import Potential
 from eqff.models.schnet import SchNet
 from eqff.models.segnn import SEGNN
 
-MODELS: Dict[str, type] = {"schnet": SchNet, "egnn": EGNN, "segnn": SEGNN, "pointconv": PointConv, "lifted": LiftedGroupConv}
+MODELS: Dict[str, type] = {"ace": MessagePassingACE, "schnet": SchNet, "egnn": EGNN, "segnn": SEGNN, "pointconv": PointConv, "lifted": LiftedGroupConv}
 
 
 def atomic_number(element: Union[str, int]) -> int:

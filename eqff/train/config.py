@@ -47,12 +47,19 @@ class TrainConfig:
     energy_weight: float = 1.0  # on energy per atom (eV/atom)
     forces_weight: float = 100.0  # on force components (eV/Å)
     stress_weight: Optional[float] = None  # on stress (eV/Å³); default 1.0 if the data has stress, else 0
+    # stage two (MACE's second stage): from this fraction of the budget on (see scheduler), the
+    # energy weight becomes stage_two_energy_weight; null: one stage
+    stage_two_at: Optional[float] = None
+    stage_two_energy_weight: float = 1000.0
     # --- optimisation ---
     batch_size: int = 5  # global batch (split over processes under torchrun)
     valid_batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 0.0
-    scheduler: str = "plateau"  # plateau | cosine
+    amsgrad: bool = False  # AMSGrad variant of Adam (MACE's default)
+    # plateau: reduce-on-plateau; cosine: decay to min_lr over the budget, i.e. whichever ends
+    # first of max_epochs and max_time_min (eqff/train/schedule.py)
+    scheduler: str = "plateau"
     warmup_epochs: float = 1.0  # linear warm-up from lr/10
     plateau_factor: float = 0.8
     plateau_patience: int = 10  # epochs without improvement before the lr is multiplied by plateau_factor
@@ -96,6 +103,8 @@ class TrainConfig:
         for key in ("energy_weight", "forces_weight", "lr", "cutoff"):
             if getattr(self, key) < 0 or (key in ("lr", "cutoff") and getattr(self, key) == 0):
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
+        if self.stage_two_at is not None and not 0.0 <= self.stage_two_at <= 1.0:
+            raise ConfigError(f"stage_two_at must be a fraction of the budget in [0, 1] (or null), got {self.stage_two_at}")
         if self.divergence_factor is not None and not self.divergence_factor > 1:
             raise ConfigError(f"divergence_factor must be above 1 (or null to disable), got {self.divergence_factor}")
         return self

@@ -64,15 +64,19 @@ class Trainer:
         self.potential = self._build_model()
         self.loss = WeightedLoss(config.energy_weight, config.forces_weight, self.data.stress_weight,
                                  config.loss, config.huber_delta)
-        self.optimizer = torch.optim.AdamW(self.potential.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.potential.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                           amsgrad=config.amsgrad)
         steps_per_epoch = len(epoch_batches(len(self.data.train), config.batch_size, 0, config.seed))
         self.schedule = LearningRateSchedule(
             self.optimizer, config.lr, int(config.warmup_epochs * steps_per_epoch), config.scheduler,
-            config.max_epochs * steps_per_epoch, config.plateau_factor, config.plateau_patience, config.min_lr)
+            config.max_epochs * steps_per_epoch, config.plateau_factor, config.plateau_patience, config.min_lr,
+            time_budget_s=None if config.max_time_min is None else config.max_time_min * 60.0)
+        self.stage = 1  # 2 after stage_two_at of the budget: higher energy weight (see TrainConfig)
         self.ema = EMA(self.potential, config.ema_decay)
         self.epoch = 0
         self.best_loss = math.inf
         self.best_epoch = -1
+        self.best_stage = 1  # the stage of the best epoch
         self.history: List[Dict[str, float]] = []
         self.rollbacks = 0  # roll-backs from divergence in this session
         self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
@@ -123,6 +127,7 @@ class Trainer:
             "epoch": self.epoch,
             "best_loss": self.best_loss,
             "best_epoch": self.best_epoch,
+            "best_stage": self.best_stage,
             "history": self.history,
         })
         if not best:
@@ -165,6 +170,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.best_loss = float(state["best_loss"])
         self.best_epoch = int(state["best_epoch"])
+        self.best_stage = int(state.get("best_stage", 1))
         self.history = list(state["history"])
         self.log(f"resumed {self.last_path} after epoch {self.epoch} (best validation loss {self.best_loss:.6g} at epoch {self.best_epoch})")
 
@@ -193,7 +199,7 @@ class Trainer:
             if self.config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.potential.parameters(), self.config.grad_clip)
             self.optimizer.step()
-            self.schedule.step_batch()
+            self.schedule.step_batch(self.elapsed_before + time.time() - self.start_time)
             self.ema.update(self.potential)
             total += value
             count += 1
@@ -239,6 +245,7 @@ class Trainer:
                 if self.epoch - self.best_epoch > config.early_stopping_patience and self.best_epoch >= 0:
                     stop_reason = "early_stopping"
                     break
+                self._enter_stage_two_if_due()
                 epoch_start = time.time()
                 train_loss = self.train_epoch(deadline)
                 valid = self.validate()
@@ -253,7 +260,7 @@ class Trainer:
                     self._roll_back(valid["loss"])
                 improved = valid["loss"] < self.best_loss
                 if improved:
-                    self.best_loss, self.best_epoch = valid["loss"], self.epoch
+                    self.best_loss, self.best_epoch, self.best_stage = valid["loss"], self.epoch, self.stage
                     self._save(self.best_path, best=True)
                 if self.epoch % config.checkpoint_every == 0 or self.epoch == config.max_epochs:
                     self._save(self.last_path, best=False)
@@ -269,6 +276,22 @@ class Trainer:
             summary.update(self._finish())
         self.ctx.close()
         return summary
+
+    def _enter_stage_two_if_due(self) -> None:
+        """MACE's second stage: for the last part of the budget, weight the energy more (the
+        force term dominates the loss otherwise and energies stay coarse). The best-model
+        record restarts, since validation losses of the two stages are not comparable. Decided
+        from the schedule's progress, so a resumed run enters it at the same point."""
+        at = self.config.stage_two_at
+        if self.stage == 2 or at is None or self.schedule.progress() < at:
+            return
+        self.stage = 2
+        self.loss = WeightedLoss(self.config.stage_two_energy_weight, self.config.forces_weight, self.data.stress_weight,
+                                 self.config.loss, self.config.huber_delta)
+        if self.best_stage != 2:
+            self.best_loss = math.inf
+        self.log(f"epoch {self.epoch + 1}: stage two ({self.schedule.progress():.0%} of the budget): energy weight "
+                 f"{self.config.stage_two_energy_weight:g}, forces weight {self.config.forces_weight:g}")
 
     def _diverged(self, valid_loss: float) -> bool:
         factor = self.config.divergence_factor
