@@ -238,8 +238,10 @@ def run_mace(code, minutes, paths, folder, epoch_s):
         return result
     last_epoch = max(int(re.search(r"epoch-(\d+)", c).group(1)) for c in checkpoints)
     result["epochs"] = last_epoch + 1
-    model_path = os.path.join(folder, "mace.model")
-    if not os.path.exists(model_path) or os.path.getmtime(model_path) < training_started:
+    # MACE writes its best stage-one model as mace.model and, with a second stage, the stage-two
+    # model as mace_stagetwo.model: the latter is what its recipe delivers
+    model_path = os.path.join(folder, "mace_stagetwo.model" if two_stage_from is not None else "mace.model")
+    if not os.path.exists(model_path) or os.path.getmtime(model_path) < (training_started or start):
         # load the latest checkpoint without training: MACE writes mace.model
         with open(os.path.join(folder, "finalize.log"), "w") as log:
             code_ = subprocess.call(mace_args(paths, folder, last_epoch, restart=True, two_stage_from=two_stage_from),

@@ -3,6 +3,7 @@
 
     python benchmarks/profile_step.py                                  # ace, segnn, egnn, mace
     python benchmarks/profile_step.py --codes ace mace --steps 20 --output benchmarks/results/profile_step.json
+    python benchmarks/profile_step.py --codes ace --threads 1 2 --busy 0 1   # torch threads, idle or one core busy
 
 One training step = energy forward + force backward (create_graph, for the force loss) +
 parameter backward + optimiser step, batch 5, float32, one torch thread, 5 Å cutoff, the
@@ -12,6 +13,8 @@ max_ell 3, correlation 3, 2 interactions, radial MLP [64, 64, 64]); the processe
 the other, so they see the same machine. Reported per code: median ms of the three phases
 (forward; forward + force backward; the whole step) over --steps steps after a warm-up, and
 the operators that take the most self time in the whole step (torch.profiler).
+``--threads`` sets torch's intra-op threads (OMP_NUM_THREADS; default 1); ``--busy N`` keeps N
+cores busy with spinning processes during the measurement (another user's job).
 """
 from __future__ import annotations
 
@@ -120,10 +123,10 @@ def _concat(arrays):
     return np.concatenate(arrays)
 
 
-def worker(code, steps, hyperparameters):
+def worker(code, steps, hyperparameters, threads):
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     frames = _frames(4 * BATCH)
     if code == "mace":
         batches, forward, forward_forces, step, params, label = mace_step(frames)
@@ -155,12 +158,18 @@ def worker(code, steps, hyperparameters):
     print("@@RESULT " + json.dumps(timings), flush=True)
 
 
-def run_code(code, steps, hyperparameters):
+def run_code(code, steps, hyperparameters, threads=1, busy=0):
     interpreter = PYTHON["mace" if code == "mace" else "eqff"]
     args = [interpreter, os.path.abspath(__file__), "--worker", code, "--steps", str(steps),
-            "--hyperparameters", json.dumps(hyperparameters)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=ROOT)
-    out = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
+            "--hyperparameters", json.dumps(hyperparameters), "--threads", str(threads)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONPATH=ROOT)
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
     for line in out.stdout.splitlines():
         if line.startswith("@@RESULT "):
             return json.loads(line[len("@@RESULT "):])
@@ -168,13 +177,13 @@ def run_code(code, steps, hyperparameters):
 
 
 def table(results) -> str:
-    lines = ["| code | parameters | forward ms | + force backward ms | whole step ms | step / MACE's | aten ops per step |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| code | threads | busy cores | parameters | forward ms | + force backward ms | whole step ms | "
+             "step / MACE's | aten ops per step |", "|---|---|---|---|---|---|---|---|---|"]
     mace = next((r for r in results.values() if r["label"].startswith("MACE")), None)
     for name, r in results.items():
         ratio = f"{r['step_ms'] / mace['step_ms']:.2f}" if mace else "–"
-        lines.append(f"| {r['label']} | {r['params']:,} | {r['forward_ms']:.1f} | {r['forward_forces_ms']:.1f} | "
-                     f"{r['step_ms']:.1f} | {ratio} | {r['ops_per_step']:.0f} |")
+        lines.append(f"| {r['label']} | {r['threads']} | {r['busy']} | {r['params']:,} | {r['forward_ms']:.1f} | "
+                     f"{r['forward_forces_ms']:.1f} | {r['step_ms']:.1f} | {ratio} | {r['ops_per_step']:.0f} |")
     lines += ["", "Top operators by self time in the whole step (share of the step):", ""]
     for name, r in results.items():
         ops = ", ".join(f"`{o['op']}` {100 * o['share']:.0f} %" for o in r["top_ops"][:6])
@@ -187,16 +196,23 @@ def main(argv=None):
     parser.add_argument("--codes", nargs="+", default=["ace", "segnn", "egnn", "mace"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--hyperparameters", default="{}", help="JSON, for the eqff codes")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="torch intra-op threads")
+    parser.add_argument("--busy", type=int, nargs="+", default=[0], help="cores kept busy by other processes")
     parser.add_argument("--output", default=None, help="JSON file for the results")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker(args.worker, args.steps, json.loads(args.hyperparameters))
+        worker(args.worker, args.steps, json.loads(args.hyperparameters), args.threads[0])
         return 0
     results = {}
     for code in args.codes:
-        results[code] = run_code(code, args.steps, json.loads(args.hyperparameters) if code != "mace" else {})
-        print(f"{code}: step {results[code]['step_ms']:.1f} ms", flush=True)
+        for threads in args.threads:
+            for busy in args.busy:
+                key = f"{code}/{threads}t/{busy}busy"
+                results[key] = run_code(code, args.steps, json.loads(args.hyperparameters) if code != "mace" else {},
+                                        threads, busy)
+                results[key].update(threads=threads, busy=busy)
+                print(f"{key}: step {results[key]['step_ms']:.1f} ms", flush=True)
     text = table(results)
     print(text)
     if args.output:

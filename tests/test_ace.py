@@ -12,13 +12,14 @@ from eqff.models.ace import EdgeMessages, NeighbourSlots, PairProduct, natural_c
 
 def test_neighbour_slots_hold_every_edge_once():
     receivers = torch.tensor([2, 0, 2, 1, 2, 0, 4])
-    table, width = NeighbourSlots()(receivers, num_nodes=5)
+    table, filled, width = NeighbourSlots()(receivers, num_nodes=5)
     assert width == 3
-    rows = table.view(5, width)
+    rows, used = table.view(5, width), filled.view(5, width)
     for atom in range(5):
-        edges = sorted(e for e in rows[atom].tolist() if e != len(receivers))
+        edges = sorted(e for e, u in zip(rows[atom].tolist(), used[atom].tolist()) if u)
         assert edges == sorted(int(e) for e in torch.nonzero(receivers == atom).flatten())
-    assert NeighbourSlots()(torch.zeros(0, dtype=torch.long), 3)[1] == 0
+    assert int(filled.sum()) == len(receivers)
+    assert NeighbourSlots()(torch.zeros(0, dtype=torch.long), 3)[2] == 0
 
 
 @pytest.mark.parametrize("in_ls", [[0], [0, 1]])
@@ -35,8 +36,8 @@ def test_edge_messages_equal_a_per_edge_sum(in_ls):
         harmonics = o3.spherical_harmonics(list(range(sh_lmax + 1)), vectors, normalize=True, normalization="component")
         radial = torch.randn(len(receivers), messages.num_paths, k, generator=rng)
         x = torch.randn(n, sum(2 * l + 1 for l in in_ls), k, generator=rng)
-        table, width = NeighbourSlots()(receivers, n)
-        out = messages(x, harmonics, radial, senders, table, width)
+        table, filled, width = NeighbourSlots()(receivers, n)
+        out = messages(x, harmonics, radial, senders, table, filled, width)
         expected = [[] for _ in range(sh_lmax + 1)]
         for p, (block, l_sh, big_l) in enumerate(messages.paths):
             l_in = in_ls[block]

@@ -30,9 +30,13 @@ def test_checkpoint_round_trip_is_exact(kind, tmp_path, ethanol):
     path = tmp_path / "model.pt"
     torch.save(potential_state(model), path)
     loaded = load_potential(path)
+    for name, tensor in model.state_dict().items():  # the weights come back bit for bit
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
+    # the numbers to float32 round-off: MKL's matrix products may round the last bit differently
+    # from call to call with the memory alignment of their operands (seen for ace)
     a, b = predict(model, [ethanol])[0], predict(loaded, [ethanol])[0]
-    assert a["energy"] == b["energy"]
-    np.testing.assert_array_equal(a["forces"], b["forces"])
+    np.testing.assert_allclose(b["energy"], a["energy"], rtol=1e-6)
+    np.testing.assert_allclose(b["forces"], a["forces"], rtol=1e-5, atol=1e-6 * np.abs(a["forces"]).max())
 
 
 @pytest.mark.parametrize("kind", MODELS)

@@ -41,7 +41,7 @@ from e3nn import o3
 from torch import Tensor, nn
 
 from eqff.models.mpnn import EdgeGeometry
-from eqff.nn.mlp import mlp
+from eqff.nn.normalized import ElementLinear, NormalizedLinear, normalized_mlp
 
 
 def natural_coupling(l1: int, l2: int, lmax: int) -> List[int]:
@@ -57,29 +57,27 @@ def clebsch_gordan(l1: int, l2: int, big_l: int) -> Tensor:
 class NeighbourSlots(nn.Module):
     """Each atom's incoming edges laid out in a padded [atoms, max neighbours] table, so that a
     sum over neighbours is a batched matrix product instead of a per-edge [edges, (lmax+1)^2,
-    channels] tensor followed by a scatter (measured: the edge part of a training step on
-    aspirin went from ~60 % to ~25 %; benchmarks/PROFILE.md). Empty slots point at a zero row
-    (index ``edges``), so they contribute exactly nothing. Integer bookkeeping only: no
-    gradient flows through it."""
+    channels] tensor followed by a scatter (benchmarks/PROFILE.md). Returns the edge of each
+    slot (empty slots repeat edge 0), a 0/1 mask of the filled slots and the table's width.
+    Integer bookkeeping only: no gradient flows through it."""
 
-    def forward(self, receivers: Tensor, num_nodes: int) -> Tuple[Tensor, int]:
+    def forward(self, receivers: Tensor, num_nodes: int) -> Tuple[Tensor, Tensor, int]:
         edges = receivers.shape[0]
         if edges == 0:
-            return torch.zeros(0, dtype=torch.long, device=receivers.device), 0
+            empty = torch.zeros(0, dtype=torch.long, device=receivers.device)
+            return empty, empty.to(torch.bool), 0
         order = torch.argsort(receivers, stable=True)
         counts = torch.bincount(receivers, minlength=num_nodes)
         width = int(counts.max())
         first = torch.cumsum(counts, 0) - counts  # first sorted position of each atom's edges
         sorted_receivers = receivers[order]
         slot = torch.arange(edges, device=receivers.device) - first[sorted_receivers]
-        table = torch.full((num_nodes * width,), edges, dtype=torch.long, device=receivers.device)
-        table[sorted_receivers * width + slot] = order
-        return table, width
-
-
-def pad_rows(x: Tensor, table: Tensor) -> Tensor:
-    """x[table] with index len(x) meaning a zero row."""
-    return torch.cat([x, torch.zeros_like(x[:1])], dim=0).index_select(0, table)
+        position = sorted_receivers * width + slot
+        table = torch.zeros((num_nodes * width,), dtype=torch.long, device=receivers.device)
+        table[position] = order
+        filled = torch.zeros((num_nodes * width,), dtype=torch.bool, device=receivers.device)
+        filled[position] = True
+        return table, filled, width
 
 
 class EdgeMessages(nn.Module):
@@ -124,16 +122,17 @@ class EdgeMessages(nn.Module):
         self.scalar_paths: List[int] = [p for p, (block, _, _) in enumerate(paths) if in_ls[block] == 0]
 
     def forward(self, x: Tensor, harmonics: Tensor, radial: Tensor, senders: Tensor, table: Tensor,
-                width: int) -> List[Tensor]:
+                filled: Tensor, width: int) -> List[Tensor]:
         """x: sender features per atom [N, D_in, K]; harmonics [E, (sh_lmax+1)^2]; radial
-        [E, paths, K] (envelope included); ``table``, ``width`` from NeighbourSlots.
+        [E, paths, K] (envelope included); ``table``, ``filled``, ``width`` from NeighbourSlots.
         Output: per L, [N, 2L+1, paths_L * K]."""
         n, k = x.shape[0], self.channels
         slots = table.shape[0]
-        sender_of_slot = pad_rows(senders.unsqueeze(-1), table).squeeze(-1)  # empty slots read atom 0 ...
-        x_slots = x.index_select(0, sender_of_slot)  # [slots, D_in, K]
-        r_slots = pad_rows(radial, table)  # ... times a zero radial weight
-        y_slots = pad_rows(harmonics, table)  # [slots, D_sh]
+        # empty slots repeat edge 0; their harmonics (the smallest tensor) are zeroed, so every
+        # path's coupling Q, and with it their contribution, is exactly zero
+        x_slots = x.index_select(0, senders.index_select(0, table))  # [slots, D_in, K]
+        r_slots = radial.index_select(0, table)  # [slots, paths, K]
+        y_slots = harmonics.index_select(0, table) * filled.unsqueeze(-1).to(harmonics.dtype)  # [slots, D_sh]
         # split/unbind once: slicing per path would give each slice a zero-filled full-size
         # gradient in the backward passes
         r_paths = r_slots.unbind(1)  # per path [slots, K]
@@ -292,14 +291,6 @@ class ProductBasis(nn.Module):
         return torch.cat(out, dim=1)
 
 
-def linear(fan_in: int, fan_out: int) -> nn.Linear:
-    """Bias-free linear map with N(0, 1/fan_in) weights: unit-variance in, unit-variance out
-    (equivariant when applied to the channels of a steerable block)."""
-    layer = nn.Linear(fan_in, fan_out, bias=False)
-    nn.init.normal_(layer.weight, std=fan_in ** -0.5)
-    return layer
-
-
 class ACELayer(nn.Module):
     def __init__(self, in_ls: List[int], out_ls: List[int], channels: int, sh_lmax: int, num_basis: int,
                  radial_features: int, correlation: int, num_elements: int, avg_num_neighbors: float,
@@ -310,15 +301,15 @@ class ACELayer(nn.Module):
         self.out_ls = out_ls
         self.a_lmax = sh_lmax
         self.inv_avg_num_neighbors = 1.0 / float(avg_num_neighbors)
-        self.sender = nn.ModuleList([linear(channels, channels) for _ in in_ls])
+        self.sender = nn.ModuleList([NormalizedLinear(channels, channels) for _ in in_ls])
         self.messages = EdgeMessages(in_ls, sh_lmax, sh_lmax, channels)
-        self.radial = mlp([num_basis, radial_features, radial_features, self.messages.num_paths * channels])
+        self.radial = normalized_mlp([num_basis, radial_features, radial_features, self.messages.num_paths * channels])
         # V: per degree L, [paths to L * K] -> [K]
-        self.mix = nn.ModuleList([linear(p * channels, channels) for p in self.messages.paths_per_l])
+        self.mix = nn.ModuleList([NormalizedLinear(p * channels, channels) for p in self.messages.paths_per_l])
         self.products = ProductBasis(channels, sh_lmax, out_ls, correlation, num_elements)
-        self.update = nn.ModuleList([linear(channels, channels) for _ in out_ls])
+        self.update = nn.ModuleList([NormalizedLinear(channels, channels) for _ in out_ls])
         self.use_self_connection = self_connection
-        self.self_connection = nn.ModuleList([linear(channels, channels) for _ in out_ls])
+        self.self_connection = nn.ModuleList([ElementLinear(num_elements, channels, channels) for _ in out_ls])
         self.readout = readout
 
     def forward(self, h: Tensor, species: Tensor, graph: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
@@ -332,7 +323,7 @@ class ACELayer(nn.Module):
         x = torch.cat(mixed, dim=1) if len(mixed) > 1 else mixed[0]
         radial = (self.radial(graph["edge_basis"]) * graph["edge_envelope"].unsqueeze(-1)).view(-1, self.messages.num_paths, k)
         per_l = self.messages(x, graph["edge_harmonics"], radial, graph["senders"], graph["neighbour_table"],
-                              int(graph["neighbour_width"]))
+                              graph["neighbour_filled"], int(graph["neighbour_width"]))
         a_blocks: List[Tensor] = []
         for big_l, mix in enumerate(self.mix):
             a_blocks.append(mix(per_l[big_l]) * self.inv_avg_num_neighbors)  # [N, 2L+1, K]
@@ -345,7 +336,7 @@ class ACELayer(nn.Module):
             if self.use_self_connection:
                 for c, skip in enumerate(self.self_connection):
                     if c == b and big_l in self.in_ls:
-                        block = block + skip(h[:, big_l * big_l:(big_l + 1) * (big_l + 1), :])
+                        block = block + skip(h[:, big_l * big_l:(big_l + 1) * (big_l + 1), :], species)
             out_blocks.append(block)
         out = torch.cat(out_blocks, dim=1) if len(out_blocks) > 1 else out_blocks[0]
         return out, self.readout(out[:, 0, :]).squeeze(-1)
@@ -368,7 +359,7 @@ class MessagePassingACE(nn.Module):
         for t in range(num_layers):
             last = t == num_layers - 1
             out_ls = [0] if last else list(range(hidden_lmax + 1))
-            readout = mlp([features, readout_features, 1]) if last else nn.Linear(features, 1)
+            readout = normalized_mlp([features, readout_features, 1]) if last else NormalizedLinear(features, 1)
             layers.append(ACELayer(in_ls, out_ls, features, sh_lmax, num_basis, radial_features, correlation,
                                    num_elements, avg_num_neighbors, t > 0, readout))
             in_ls = out_ls
@@ -377,8 +368,9 @@ class MessagePassingACE(nn.Module):
     def forward(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tensor:
         graph = self.geometry(edge_index, edge_vector)
         graph["edge_harmonics"] = self.harmonics(edge_vector)
-        table, width = self.slots(edge_index[0], species.shape[0])
+        table, filled, width = self.slots(edge_index[0], species.shape[0])
         graph["neighbour_table"] = table
+        graph["neighbour_filled"] = filled
         graph["neighbour_width"] = torch.tensor(width)
         h = self.embedding(species).unsqueeze(1)  # [N, 1, K]: scalars only
         energy = torch.zeros(species.shape[0], dtype=edge_vector.dtype, device=edge_vector.device)
