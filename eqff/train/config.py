@@ -36,7 +36,9 @@ class TrainConfig:
     # squares), "least_squares", a file of isolated atoms, or a mapping {symbol: eV}
     e0s: Union[str, Dict[str, float]] = "auto"
     # --- model ---
-    model: str = "segnn"  # schnet | egnn | segnn | lifted | pointconv (a baseline: use augment_rotations)
+    # ace (default: message-passing ACE, the best error per CPU-minute measured, issue 12) | segnn
+    # | egnn | schnet | lifted | pointconv (a baseline: use augment_rotations)
+    model: str = "ace"
     cutoff: float = 5.0  # Å
     hyperparameters: Dict[str, Any] = field(default_factory=dict)  # model-specific (see eqff.models)
     dtype: str = "float32"  # float32 | float64
@@ -54,21 +56,23 @@ class TrainConfig:
     # --- optimisation ---
     batch_size: int = 5  # global batch (split over processes under torchrun)
     valid_batch_size: int = 16
-    lr: float = 1e-3
+    lr: float = 0.01
     weight_decay: float = 0.0
     amsgrad: bool = False  # AMSGrad variant of Adam (MACE's default)
-    # plateau: reduce-on-plateau; cosine: decay to min_lr over the budget, i.e. whichever ends
-    # first of max_epochs and max_time_min (eqff/train/schedule.py)
-    scheduler: str = "plateau"
-    warmup_epochs: float = 1.0  # linear warm-up from lr/10
+    # cosine: decay to min_lr over the budget, i.e. whichever ends first of max_epochs and
+    # max_time_min (eqff/train/schedule.py); plateau: reduce-on-plateau
+    scheduler: str = "cosine"
+    warmup_epochs: float = 0.3  # linear warm-up from lr/10
     plateau_factor: float = 0.8
     plateau_patience: int = 10  # epochs without improvement before the lr is multiplied by plateau_factor
     min_lr: float = 1e-6
     ema_decay: float = 0.99  # 0 disables the exponential moving average
     grad_clip: float = 10.0  # max gradient norm; 0 disables
-    max_epochs: int = 100
+    max_epochs: int = 1000  # the budget, with max_time_min (whichever ends first)
     max_time_min: Optional[float] = None  # wall-time limit for the whole run, minutes
-    early_stopping_patience: int = 50  # epochs without a better validation loss
+    # stop after this many epochs without a better validation loss; null: never (the default:
+    # a cosine schedule improves most at its end)
+    early_stopping_patience: Optional[int] = None
     # a validation loss this many times the best one means the run diverged (a loss spike can
     # leave the weights in a dead state that never recovers): go back to the best weights, reset
     # the optimizer moments and halve the lr; null disables

@@ -242,7 +242,8 @@ class Trainer:
                 if deadline is not None and time.time() > deadline:
                     stop_reason = "max_time"
                     break
-                if self.epoch - self.best_epoch > config.early_stopping_patience and self.best_epoch >= 0:
+                patience = config.early_stopping_patience
+                if patience is not None and self.epoch - self.best_epoch > patience and self.best_epoch >= 0:
                     stop_reason = "early_stopping"
                     break
                 self._enter_stage_two_if_due()
