@@ -13,6 +13,14 @@ class UnknownElementError(DataError):
     """A structure holds an element the model was not built for."""
 
 
+def element_names(numbers) -> str:
+    """Atomic numbers as a chemist reads them: ``[79, 1]`` -> ``"Au, H"`` (sorted, unique)."""
+    from ase.data import chemical_symbols
+
+    return ", ".join(chemical_symbols[int(z)] if 0 < int(z) < len(chemical_symbols) else f"Z={int(z)}"
+                     for z in sorted(set(int(z) for z in numbers)))
+
+
 class ConfigError(EqffError, ValueError):
     """A configuration key or value is invalid."""
 

@@ -5,6 +5,9 @@ import pytest
 import torch
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
+# one thread in every test process and every `eqff` subprocess they start (see _one_thread);
+# eqff's own choice of threads (eqff/threads.py) respects it and is tested in test_threads.py
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 MODELS = ["ace", "schnet", "egnn", "segnn"]
 
 

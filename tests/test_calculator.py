@@ -70,5 +70,5 @@ def test_unknown_element_is_named():
     model = eqff.build_model("schnet", elements=["H", "O"], cutoff=4.0)
     atoms = Atoms("H2OCl", positions=np.random.default_rng(0).normal(size=(4, 3)) * 2)
     atoms.calc = eqff.EqffCalculator(model)
-    with pytest.raises(UnknownElementError, match=r"atoms \[3\] are elements \[17\]"):
+    with pytest.raises(UnknownElementError, match=r"atoms \[3\] are Cl, which this model does not know \(it knows H, O\)"):
         atoms.get_potential_energy()

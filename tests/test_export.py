@@ -208,7 +208,7 @@ def test_elements_the_model_lacks_and_broken_inputs(tmp_path):
         module.compute(torch.tensor(atoms.numbers), positions, torch.zeros(3, 3, dtype=torch.float64),
                        torch.zeros(3, dtype=torch.bool))
     atoms.calc = eqff.EqffCalculator(str(tmp_path / "water.pt"))
-    with pytest.raises(UnknownElementError, match=r"atoms \[3\] are elements \[17\]"):
+    with pytest.raises(UnknownElementError, match=r"atoms \[3\] are Cl, which this model does not know \(it knows H, O\)"):
         atoms.get_potential_energy()
     water = atoms[:3]
     with pytest.raises(torch.jit.Error, match="not finite"):

@@ -142,7 +142,7 @@ def test_specific_bad_structures_name_what_is_wrong(model):
         (Atoms("OH", positions=[[0, 0, 0], [0.5, 0, 0]], cell=[[2, 0, 0], [0, 2, 0], [2, 2, 0]], pbc=True), "zero volume"),
         (Atoms("OH", positions=[[0, 0, 0], [0.5, 0, 0]], cell=[2, 2, 0], pbc=True), "lattice vector(s) [2] are zero"),
         (Atoms("OHH", positions=[[0, 0, 0], [0.7, 0, 0], [0.7, 0, 0]]), "atoms 1 and 2 are 0 Å apart"),
-        (Atoms("OCl", positions=[[0, 0, 0], [1.5, 0, 0]]), "elements [17]"),
+        (Atoms("OCl", positions=[[0, 0, 0], [1.5, 0, 0]]), "are Cl,"),
     ]
     for atoms, message in cases:
         atoms.calc = eqff.EqffCalculator(model, dtype="float64")

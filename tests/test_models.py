@@ -40,6 +40,35 @@ def test_checkpoint_round_trip_is_exact(kind, tmp_path, ethanol):
 
 
 @pytest.mark.parametrize("kind", MODELS)
+def test_every_parameter_learns_from_the_force_loss(kind, ethanol):
+    """Each parameter gets a gradient from an energy + force loss: none is dead weight, and
+    DistributedDataParallel (which refuses unused parameters) can train every model."""
+    from eqff.data.frames import Frame
+    from eqff.data.graph import frames_to_batch
+
+    model = eqff.build_model(kind, elements=["H", "C", "O"], cutoff=5.0)
+    batch = frames_to_batch([Frame.from_atoms(ethanol, source="ethanol")], 5.0, dtype=torch.float32)
+    out = model(batch, compute_forces=True, create_graph=True)
+    (out["energy"].sum() + out["forces"].pow(2).sum()).backward()
+    assert [name for name, p in model.named_parameters() if p.grad is None] == []
+
+
+def test_egnn_checkpoint_with_the_old_unused_coordinate_mlp_loads(ethanol):
+    """EGNN checkpoints written before its last layer dropped the coordinate MLP (whose output fed
+    nothing) load into the current model and give the same numbers."""
+    from eqff.models.io import load_weights
+
+    model = eqff.build_model("egnn", elements=["H", "C", "O"], cutoff=5.0, num_layers=2)
+    old = dict(model.state_dict())
+    old.update({f"model.layers.1.coordinate_mlp.{k}": v for k, v in
+                ((k, torch.randn_like(v)) for k, v in model.model.layers[0].coordinate_mlp.state_dict().items())})
+    loaded = eqff.build_model("egnn", elements=["H", "C", "O"], cutoff=5.0, num_layers=2)
+    load_weights(loaded, old)
+    np.testing.assert_allclose(predict(loaded, [ethanol])[0]["forces"], predict(model, [ethanol])[0]["forces"],
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", MODELS)
 def test_model_scripts_and_matches_eager(kind, water):
     model = eqff.build_model(kind, elements=["H", "O"], cutoff=5.0, dtype="float64")
     scripted = script(copy_potential(model))

@@ -26,6 +26,7 @@ from conftest import data_path
 
 ETHANOL = data_path("ethanol_20.xyz")
 TINY = {"features": 8, "num_layers": 1, "num_basis": 4}
+ACE_TINY = {"features": 8, "num_layers": 2, "num_basis": 4, "radial_features": 8, "sh_lmax": 2}
 
 
 def tiny_config(tmp_path, name="run", **overrides):
@@ -252,15 +253,16 @@ def test_evaluate_names_unknown_elements(tmp_path):
     model = load_potential(tmp_path / "run" / "best.pt")
     from eqff.train.evaluation import evaluate_file
 
-    with pytest.raises(UnknownElementError, match=r"holds elements \['Cu'\]"):
+    with pytest.raises(UnknownElementError, match=r"holds Cu, which the model does not know"):
         evaluate_file(model, str(path))
     result = subprocess.run(["eqff", "evaluate", str(tmp_path / "run" / "best.pt"), str(path)], capture_output=True, text=True)
-    assert result.returncode == 2 and "['Cu']" in result.stderr
+    assert result.returncode == 2 and "holds Cu," in result.stderr
 
 
-def test_ddp_two_processes_equal_one_process(tmp_path):
+@pytest.mark.parametrize("kind, hyperparameters", [("schnet", TINY), ("ace", ACE_TINY)])
+def test_ddp_two_processes_equal_one_process(tmp_path, kind, hyperparameters):
     """torchrun with 2 gloo processes, global batch 4, gives the single-process result."""
-    common = ["--train-file", ETHANOL, "--model", "schnet", "--hyperparameters", json.dumps(TINY), "--n-valid", "4",
+    common = ["--train-file", ETHANOL, "--model", kind, "--hyperparameters", json.dumps(hyperparameters), "--n-valid", "4",
               "--batch-size", "4", "--no-progress", "--max-epochs", "2", "--dtype", "float64", "--ema-decay", "0",
               "--e0s", data_path("ethanol_isolated_atoms.xyz")]
     subprocess.run([sys.executable, "-m", "eqff", "train", *common, "--output", str(tmp_path / "one")], check=True,

@@ -17,7 +17,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from eqff.data import keys
 from eqff.data.frames import Frame, validate_frame
 from eqff.data.neighbors import check_separation, neighbor_list
-from eqff.errors import UnknownElementError
+from eqff.errors import UnknownElementError, element_names
 from eqff.models.io import copy_potential
 from eqff.models.potential import Potential
 
@@ -64,8 +64,9 @@ class EqffCalculator(Calculator):
         unknown = sorted(set(int(z) for z in atoms.numbers) - self.known_numbers)
         if unknown:
             raise UnknownElementError(
-                f"atoms {np.flatnonzero(np.isin(atoms.numbers, unknown))[:10].tolist()} are elements {unknown}, "
-                f"which this model does not know (it knows {sorted(self.known_numbers)})"
+                f"atoms {np.flatnonzero(np.isin(atoms.numbers, unknown))[:10].tolist()} are {element_names(unknown)}, "
+                f"which this model does not know (it knows {element_names(self.known_numbers)}); "
+                "use a model trained on these elements"
             )
         edge_index, shifts = self._neighbors(atoms)
         n = len(atoms)

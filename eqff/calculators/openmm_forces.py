@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from eqff import units
 from eqff.data import keys
 from eqff.nn.neighborlist import neighbor_list_torch
-from eqff.errors import ConfigError, UnknownElementError
+from eqff.errors import ConfigError, UnknownElementError, element_names
 
 ModelLike = Union[str, os.PathLike, nn.Module]
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "single": torch.float32, "double": torch.float64,
@@ -311,8 +311,8 @@ def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequen
     if unknown:
         system_index = np.asarray(indices if indices is not None else range(len(numbers)))
         where = system_index[np.isin(ml_numbers, unknown)][:10].tolist()
-        raise UnknownElementError(f"ML atoms {where} are elements {unknown}, which this model does not know "
-                                  f"(it knows {sorted(known)})")
+        raise UnknownElementError(f"ML atoms {where} are {element_names(unknown)}, which this model does not know "
+                                  f"(it knows {element_names(known)}); use a model trained on these elements")
     module_indices = torch.tensor(indices, dtype=torch.long) if (indices is not None and subset_positions) else None
     module = OpenMMModule(exported, torch.tensor(ml_numbers, dtype=torch.long), module_indices, bool(periodic),
                           skin=skin)

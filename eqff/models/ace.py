@@ -308,8 +308,10 @@ class ACELayer(nn.Module):
         self.mix = nn.ModuleList([NormalizedLinear(p * channels, channels) for p in self.messages.paths_per_l])
         self.products = ProductBasis(channels, sh_lmax, out_ls, correlation, num_elements)
         self.update = nn.ModuleList([NormalizedLinear(channels, channels) for _ in out_ls])
-        self.use_self_connection = self_connection
-        self.self_connection = nn.ModuleList([ElementLinear(num_elements, channels, channels) for _ in out_ls])
+        # element-dependent skip for each output degree the input also has (none in the first layer,
+        # whose input is the embedding: no unused parameters, which DDP refuses)
+        self.skip_blocks = [b for b, l in enumerate(out_ls) if self_connection and l in in_ls]
+        self.self_connection = nn.ModuleList([ElementLinear(num_elements, channels, channels) for _ in self.skip_blocks])
         self.readout = readout
 
     def forward(self, h: Tensor, species: Tensor, graph: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
@@ -333,10 +335,9 @@ class ACELayer(nn.Module):
         for b, linear in enumerate(self.update):
             big_l = self.out_ls[b]
             block = linear(m[:, big_l * big_l:(big_l + 1) * (big_l + 1), :])
-            if self.use_self_connection:
-                for c, skip in enumerate(self.self_connection):
-                    if c == b and big_l in self.in_ls:
-                        block = block + skip(h[:, big_l * big_l:(big_l + 1) * (big_l + 1), :], species)
+            for c, skip in enumerate(self.self_connection):
+                if self.skip_blocks[c] == b:
+                    block = block + skip(h[:, big_l * big_l:(big_l + 1) * (big_l + 1), :], species)
             out_blocks.append(block)
         out = torch.cat(out_blocks, dim=1) if len(out_blocks) > 1 else out_blocks[0]
         return out, self.readout(out[:, 0, :]).squeeze(-1)

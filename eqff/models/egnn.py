@@ -21,12 +21,21 @@ from eqff.nn.scatter import scatter_sum
 
 
 class EGNNLayer(MessagePassing):
-    def __init__(self, features: int, num_basis: int, cutoff: float, avg_num_neighbors: float):
+    def __init__(self, features: int, num_basis: int, cutoff: float, avg_num_neighbors: float,
+                 update_coordinates: bool = True):
         super().__init__(avg_num_neighbors)
         self.inv_cutoff_sq = 1.0 / (cutoff * cutoff)
         self.edge_mlp = mlp([2 * features + num_basis + 1, features, features])
-        self.coordinate_mlp = mlp([features, features, 1])
+        # the last layer's coordinate update would feed nothing (and DDP refuses unused weights)
+        self.update_coordinates = update_coordinates
+        self.coordinate_mlp = mlp([features, features, 1]) if update_coordinates else nn.Identity()
         self.node_mlp = mlp([2 * features, features, features])
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if not self.update_coordinates:  # checkpoints before 2026-11-30 carry the unused weights
+            for key in [k for k in state_dict if k.startswith(prefix + "coordinate_mlp.")]:
+                del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def message(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         vector = graph["current_vector"]
@@ -37,6 +46,8 @@ class EGNNLayer(MessagePassing):
     def forward(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         messages = self.message(h, graph)
         aggregated = self.aggregate(messages, graph, h.shape[0])
+        if not self.update_coordinates:
+            return self.update(h, aggregated, graph)
         # x_i - x_j = -r_ij; the envelope makes edges at the cutoff move nothing.
         weights = torch.tanh(self.coordinate_mlp(messages)) * graph["edge_envelope"].unsqueeze(-1)
         shift = self.aggregate(-graph["current_vector"] * weights, graph, h.shape[0])
@@ -58,7 +69,8 @@ class EGNN(nn.Module):
         self.embedding = nn.Embedding(num_elements, features)
         self.geometry = EdgeGeometry(cutoff, num_basis, envelope_p)
         self.layers = nn.ModuleList(
-            [EGNNLayer(features, num_basis, cutoff, avg_num_neighbors) for _ in range(num_layers)]
+            [EGNNLayer(features, num_basis, cutoff, avg_num_neighbors, update_coordinates=t < num_layers - 1)
+             for t in range(num_layers)]
         )
         self.readout = mlp([features, features // 2, 1])
 

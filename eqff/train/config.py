@@ -85,6 +85,9 @@ class TrainConfig:
     output: str = "runs/eqff"  # run folder: best.pt, last.pt, config.yaml, metrics.csv, plots
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | cuda:N
+    # torch intra-op threads; null: OMP_NUM_THREADS if set, else the cores not busy with other
+    # work when the run starts (eqff/threads.py: a thread on a busy core slows every step)
+    threads: Optional[int] = None
     checkpoint_every: int = 1  # epochs between last.pt writes
     resume: bool = False  # continue from output/last.pt
     progress: bool = True  # progress bar per epoch
@@ -101,6 +104,8 @@ class TrainConfig:
             raise ConfigError("train_file is required (in the config file or as --train-file)")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise ConfigError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1 (or null: the free cores), got {self.threads}")
         for key in ("batch_size", "valid_batch_size", "max_epochs", "checkpoint_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}")

@@ -65,7 +65,7 @@ def evaluate_file(potential: torch.nn.Module, path: str, config=None, batch_size
     does not know is an ``UnknownElementError`` naming it."""
     from eqff.data.frames import read_frames
     from eqff.data.graph import frame_to_graph
-    from eqff.errors import UnknownElementError
+    from eqff.errors import UnknownElementError, element_names
 
     if config is not None:
         energy_key, forces_key, stress_key = config.energy_key, config.forces_key, config.stress_key
@@ -75,10 +75,7 @@ def evaluate_file(potential: torch.nn.Module, path: str, config=None, batch_size
     known = set(int(z) for z in potential.atomic_numbers.tolist())
     present = set(int(z) for f in frames for z in f.numbers)
     if present - known:
-        import ase.data
-
-        names = [ase.data.chemical_symbols[z] for z in sorted(present - known)]
-        raise UnknownElementError(f"{path}: holds elements {names} that the model does not know "
-                                  f"(it knows {[ase.data.chemical_symbols[z] for z in sorted(known)]})")
+        raise UnknownElementError(f"{path}: holds {element_names(present - known)}, which the model does not know "
+                                  f"(it knows {element_names(known)}); use a model trained on these elements")
     graphs = [frame_to_graph(f, float(potential.cutoff)) for f in frames]
     return evaluate_graphs(potential, graphs, batch_size)

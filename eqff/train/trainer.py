@@ -21,6 +21,7 @@ from eqff.errors import ConfigError, EqffError
 from eqff.models.io import load_checkpoint, load_weights, potential_from_state, potential_state
 from eqff.models.potential import Potential
 from eqff.models.registry import build_model, resolve_dtype
+from eqff.threads import choose_threads
 from eqff.train import plots
 from eqff.train.augment import augment_rotations
 from eqff.train.checkpoint import save_atomic
@@ -55,8 +56,9 @@ class Trainer:
         self._check_output_folder()
         random.seed(config.seed)
         torch.manual_seed(config.seed)
+        threads, why = choose_threads(config.threads)
         self.log(f"eqff {__version__} training {config.model} on {config.train_file} "
-                 f"({self.ctx.world_size} process(es), {self.device}, {config.dtype})")
+                 f"({self.ctx.world_size} process(es), {self.device}, {config.dtype}, {threads} thread(s): {why})")
         self.data: PreparedData = prepare_data(config)
         self.log(f"data: {len(self.data.train)} training, {len(self.data.valid)} validation structures; "
                  f"elements {self.data.elements}; avg neighbours {self.data.avg_num_neighbors:.2f}; "

@@ -1,0 +1,81 @@
+"""How many torch intra-op threads to use: the cores that are free when a run starts.
+
+Why: torch's default is one thread per core. On a core that another process keeps busy, an
+OpenMP thread spin-waits for a time slice it does not get, and every operator waits for it:
+measured here (benchmarks/RESULTS.md, issue 12) an ace training step on aspirin took 105 ms
+with 2 threads on 2 idle cores, 139 ms with 1 thread, and 433 ms with 2 threads when another
+process kept one core busy (122 ms with 1 thread). So: all cores when they are idle, and one
+thread fewer for each core that something else keeps busy.
+
+An explicit choice always wins: a ``threads`` argument, or ``OMP_NUM_THREADS`` in the
+environment (what torchrun and the benchmarks set), which torch has already applied.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Dict, List, Optional, Tuple
+
+
+def allowed_cpus() -> List[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def _cpu_times() -> Dict[int, Tuple[float, float]]:
+    """{cpu: (busy jiffies, total jiffies)} from /proc/stat; {} where there is none."""
+    times = {}
+    try:
+        with open("/proc/stat") as handle:
+            for line in handle:
+                name, *values = line.split()
+                if not name.startswith("cpu") or name == "cpu":
+                    continue
+                numbers = [float(v) for v in values[:8]]
+                idle = numbers[3] + numbers[4]  # idle + iowait
+                times[int(name[3:])] = (sum(numbers) - idle, sum(numbers))
+    except (OSError, ValueError, IndexError):
+        return {}
+    return times
+
+
+def busy_cores(before: Dict[int, Tuple[float, float]], after: Dict[int, Tuple[float, float]],
+               cpus: List[int], threshold: float = 0.5) -> int:
+    """How many of ``cpus`` were busy more than ``threshold`` of the time between two samples."""
+    count = 0
+    for cpu in cpus:
+        if cpu in before and cpu in after:
+            total = after[cpu][1] - before[cpu][1]
+            if total > 0 and (after[cpu][0] - before[cpu][0]) / total > threshold:
+                count += 1
+    return count
+
+
+def free_cores(sample_s: float = 0.3) -> Tuple[int, int]:
+    """(cores this process may use, of them busy with other work), sampled over ``sample_s``."""
+    cpus = allowed_cpus()
+    before = _cpu_times()
+    if not before:
+        return len(cpus), 0
+    time.sleep(sample_s)
+    return len(cpus), busy_cores(before, _cpu_times(), cpus)
+
+
+def choose_threads(threads: Optional[int] = None) -> Tuple[int, str]:
+    """Set torch's intra-op threads and say why: ``threads`` if given, else torch's setting when
+    ``OMP_NUM_THREADS`` is set, else the cores not busy with other work (at least one)."""
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+        return threads, "as asked"
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads(), f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    cores, busy = free_cores()
+    chosen = max(1, cores - busy)
+    torch.set_num_threads(chosen)
+    return chosen, f"{cores} cores, {busy} busy with other work"

@@ -1,0 +1,51 @@
+"""The thread policy (eqff/threads.py): an explicit choice wins, else the cores free of other work."""
+import pytest
+import torch
+
+import eqff.threads as threads
+from eqff.errors import ConfigError
+from eqff.train.config import make_config
+
+
+@pytest.fixture
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_busy_cores_counts_cpus_busy_over_half_the_interval():
+    before = {0: (100.0, 1000.0), 1: (100.0, 1000.0), 2: (0.0, 0.0)}
+    after = {0: (190.0, 1100.0), 1: (110.0, 1100.0), 2: (100.0, 100.0)}  # cpu0 90 %, cpu1 10 %, cpu2 100 %
+    assert threads.busy_cores(before, after, [0, 1]) == 1
+    assert threads.busy_cores(before, after, [0, 1, 2]) == 2
+    assert threads.busy_cores(before, after, [5]) == 0  # a cpu /proc/stat does not list
+
+
+@pytest.mark.parametrize("cores, busy, expected", [(2, 0, 2), (2, 1, 1), (2, 2, 1), (8, 3, 5)])
+def test_free_cores_decide_without_an_explicit_choice(monkeypatch, restore_threads, cores, busy, expected):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "free_cores", lambda: (cores, busy))
+    chosen, why = threads.choose_threads()
+    assert chosen == expected == torch.get_num_threads()
+    assert f"{busy} busy" in why
+
+
+def test_explicit_choices_win(monkeypatch, restore_threads):
+    monkeypatch.setattr(threads, "free_cores", lambda: pytest.fail("an explicit choice must not sample the cores"))
+    assert threads.choose_threads(3) == (3, "as asked") and torch.get_num_threads() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    torch.set_num_threads(2)
+    assert threads.choose_threads() == (2, "OMP_NUM_THREADS=2")
+    with pytest.raises(ValueError, match="at least 1"):
+        threads.choose_threads(0)
+
+
+def test_sampling_this_machine_gives_a_sane_count():
+    cores, busy = threads.free_cores(sample_s=0.05)
+    assert cores >= 1 and 0 <= busy <= cores
+
+
+def test_config_rejects_zero_threads(tmp_path):
+    with pytest.raises(ConfigError, match="threads must be at least 1"):
+        make_config(None, dict(train_file="x.xyz", threads=0))
