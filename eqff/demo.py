@@ -104,12 +104,10 @@ def run_openmm(model_path: Path, atoms, steps: int, output: Path, timestep_fs: f
 
 
 def plot_summary(nve, openmm_result: Optional[dict], path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
     energies = [1000.0 * (e - nve.total_energy_eV[0]) for e in nve.total_energy_eV]
     axes[0].plot(nve.times_ps, energies)
     axes[0].set(xlabel="time (ps)", ylabel="E_total - E_total(0) (meV)",
@@ -120,7 +118,6 @@ def plot_summary(nve, openmm_result: Optional[dict], path: Path) -> None:
         axes[1].set(xlabel="time (ps)", ylabel="temperature (K)", title="OpenMM NVT (TorchForce), 300 K")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def run_demo(output: str = "demo", model: Optional[str] = None, train_first: bool = False, train_minutes: float = 3.0,

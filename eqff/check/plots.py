@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import ase.data
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+# Figure objects, not pyplot: drawing a PNG must not change the backend of the caller's process
+from matplotlib.figure import Figure
 
 
 def plot_cutoff_scan(distances, scans, cutoff, path):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
     for (a, b), (energies, forces) in scans.items():
         label = f"{ase.data.chemical_symbols[a]}-{ase.data.chemical_symbols[b]}"
         axes[0].plot(distances, energies, label=label)
@@ -22,11 +21,11 @@ def plot_cutoff_scan(distances, scans, cutoff, path):
     fig.suptitle("dimer scan across the cutoff (dashed)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_nve(result, path):
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
     energies = [1000.0 * (e - result.total_energy_eV[0]) for e in result.total_energy_eV]
     ax.plot(result.times_ps, energies)
     ax.set_xlabel("time (ps)")
@@ -34,11 +33,11 @@ def plot_nve(result, path):
     ax.set_title(f"NVE drift {result.drift_meV_per_atom_per_ps:.3g} meV/atom/ps")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_nvt(runs, path):
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
     for run in runs:
         ax.plot(run.times_ps, run.temperatures_K, label=f"{run.temperature_K:.0f} K" + ("" if run.completed else " (stopped)"))
     ax.set_xlabel("time (ps)")
@@ -46,4 +45,3 @@ def plot_nvt(runs, path):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

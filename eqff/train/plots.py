@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+# Figure objects, not pyplot: drawing a PNG must not change the backend of the caller's process
+from matplotlib.figure import Figure
 
 
 def learning_curves(history: List[Dict[str, float]], path: str) -> None:
     epochs = [row["epoch"] for row in history]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig = Figure(figsize=(13, 3.8))
+    axes = fig.subplots(1, 3)
     axes[0].semilogy(epochs, [row["train_loss"] for row in history], label="train")
     axes[0].semilogy(epochs, [row["valid_loss"] for row in history], label="validation (EMA)")
     axes[0].set_ylabel("loss")
@@ -27,7 +26,6 @@ def learning_curves(history: List[Dict[str, float]], path: str) -> None:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def parity(predicted: Sequence[Dict[str, np.ndarray]], reference: Sequence[Dict[str, np.ndarray]], path: str,
@@ -36,7 +34,8 @@ def parity(predicted: Sequence[Dict[str, np.ndarray]], reference: Sequence[Dict[
     e_ref = np.array([float(r["energy"]) for r in reference]) / n_atoms
     e_pred = np.array([float(p["energy"]) for p in predicted]) / n_atoms
     with_forces = [k for k, r in enumerate(reference) if r["forces"] is not None]
-    fig, axes = plt.subplots(1, 2 if with_forces else 1, figsize=(9 if with_forces else 4.5, 4.2), squeeze=False)
+    fig = Figure(figsize=(9 if with_forces else 4.5, 4.2))
+    axes = fig.subplots(1, 2 if with_forces else 1, squeeze=False)
     _panel(axes[0, 0], e_ref, e_pred, "energy (eV/atom)")
     if with_forces:
         f_ref = np.concatenate([reference[k]["forces"].ravel() for k in with_forces])
@@ -46,7 +45,6 @@ def parity(predicted: Sequence[Dict[str, np.ndarray]], reference: Sequence[Dict[
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _panel(ax, reference: np.ndarray, predicted: np.ndarray, label: str) -> None:
