@@ -6,6 +6,8 @@ exported file, the ASE calculator, TorchForce, PythonForce and openmm-ml (both f
 """
 import copy
 import os
+import subprocess
+import sys
 
 import numpy as np
 import openmm
@@ -309,3 +311,36 @@ def test_torch_force_scripts_every_model(kind, ethanol):
     reference = predict(model, [ethanol])[0]
     _assert_close(kind, energy, forces, float(reference["energy"]) * units.EV_TO_KJ_PER_MOL,
                   reference["forces"] * units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM, tolerance=1e-4)
+
+
+OPENMM_FIRST = """
+import openmm                      # before torch, as many OpenMM scripts do
+from openmm import unit
+import numpy as np
+import ase.io
+import eqff, eqff.openmm
+atoms = ase.io.read({ethanol!r}, 0)
+model = eqff.build_model("schnet", elements=["H", "C", "O"], cutoff=4.0, dtype="float64", features=8, num_layers=1)
+system = openmm.System()
+for mass in atoms.get_masses():
+    system.addParticle(mass)
+system.addForce(eqff.openmm.torch_force(model, topology=atoms))
+atoms.calc = eqff.EqffCalculator(model, dtype="float64")
+expected = atoms.get_potential_energy() * 96.485332
+for platform in ("Reference", "CPU"):
+    context = openmm.Context(system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(platform))
+    context.setPositions(atoms.positions * 0.1)
+    energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    assert abs(energy - expected) < 1e-6 * abs(expected), (platform, energy, expected)
+print("ok")
+"""
+
+
+def test_torch_force_works_when_openmm_is_imported_first(tmp_path):
+    """A fresh process that imports openmm before torch: OpenMM's TorchForce kernels fail to load
+    until eqff reloads the plugins; the Context then runs on Reference and CPU."""
+    from conftest import data_path
+
+    script = OPENMM_FIRST.format(ethanol=data_path("ethanol_20.xyz"))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]

@@ -353,7 +353,44 @@ def import_openmmtorch():
     except ImportError as error:
         raise ImportError(f"openmmtorch cannot be imported with torch {torch.__version__} ({error}); use "
                           "eqff.openmm.python_force (implementation='pythonforce'), which works with any torch") from error
+    _reload_torch_plugins()
     return openmmtorch
+
+
+def _torch_plugin_failures() -> List[str]:
+    """OpenMM's failed plugin loads that concern the TorchForce kernels (OpenCL ones fail on any
+    machine without OpenCL and do not matter here)."""
+    import openmm
+
+    return [f for f in openmm.Platform.getPluginLoadFailures() if "OpenMMTorch" in f and "libOpenCL" not in f]
+
+
+def _plugin_directory() -> str:
+    """Where ``import openmm`` loaded its plugins from (openmm/__init__.py): the wheel's own
+    folder unless OPENMM_PLUGIN_DIR is set (getDefaultPluginsDirectory() is /usr/local/openmm
+    for a pip install, which holds nothing)."""
+    import openmm
+    from openmm import version
+
+    if os.getenv("OPENMM_PLUGIN_DIR") is None and os.path.isdir(version.openmm_library_path):
+        return os.path.join(version.openmm_library_path, "plugins")
+    return openmm.Platform.getDefaultPluginsDirectory()
+
+
+def _reload_torch_plugins() -> None:
+    """A script that imports openmm before torch has OpenMM load its plugins before torch put
+    libnvrtc and libtorch on the path: the TorchForce kernels fail to load and every Context with
+    a TorchForce fails ("does not support all required kernels"). Loading the plugins again now
+    that torch is imported fixes it (once per process; a no-op when openmm came after torch)."""
+    import openmm
+
+    if not _torch_plugin_failures():
+        return
+    openmm.Platform.loadPluginsFromDirectory(_plugin_directory())
+    still = _torch_plugin_failures()
+    if still:
+        raise ImportError("OpenMM cannot load the TorchForce kernels (" + still[0] + "); use "
+                          "eqff.openmm.python_force (implementation='pythonforce') instead")
 
 
 # ---------------------------------------------------------------------------------------------
