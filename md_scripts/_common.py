@@ -76,7 +76,7 @@ def resolve_model(args, names: Sequence[str], elements: List[int]):
                             dtype=args.dtype)
 
 
-# the shipped potentials for the bundled structures, best first (potentials/README in the cards)
+# the shipped potentials for the bundled structures, best first (errors in each potentials/*/MODEL_CARD.md)
 KNOWN_NAMES = {"ethanol": ["ethanol_egnn", "ethanol_segnn", "ethanol", "rmd17_ethanol"],
                "water_192": ["water_192_schnet_zbl", "water_192_schnet", "water_192", "water"]}
 
