@@ -232,30 +232,43 @@ def run_mace(code, minutes, paths, folder, epoch_s):
                 break
     result["train_wall_s"] = time.time() - (training_started or start)
     result["curve"] = mace_log_curve(folder)
+    result.update(finalize_mace(folder, paths, env, two_stage_from, since=training_started or start))
+    result["wall_s"] = time.time() - start
+    return result
+
+
+def finalize_mace(folder, paths, env, two_stage_from, since=0.0):
+    """Test errors of the model a (stopped) MACE run delivers: its stage-two model when it reached
+    stage two, else its stage-one model; written from the latest checkpoint first when the run was
+    stopped before MACE wrote them itself (files older than ``since`` do not count)."""
     checkpoints = glob.glob(os.path.join(folder, "checkpoints", "*_epoch-*.pt"))
     if not checkpoints:
-        result["error"] = "no checkpoint written within the budget"
-        return result
+        return {"error": "no checkpoint written within the budget"}
     last_epoch = max(int(re.search(r"epoch-(\d+)", c).group(1)) for c in checkpoints)
-    result["epochs"] = last_epoch + 1
+    result = {"epochs": last_epoch + 1}
     # MACE writes its best stage-one model as mace.model and, with a second stage, the stage-two
     # model as mace_stagetwo.model: the latter is what its recipe delivers
-    model_path = os.path.join(folder, "mace_stagetwo.model" if two_stage_from is not None else "mace.model")
-    if not os.path.exists(model_path) or os.path.getmtime(model_path) < (training_started or start):
-        # load the latest checkpoint without training: MACE writes mace.model
+    paths_by_stage = [os.path.join(folder, "mace_stagetwo.model")] if two_stage_from is not None else []
+    paths_by_stage.append(os.path.join(folder, "mace.model"))
+    fresh = lambda p: os.path.exists(p) and os.path.getmtime(p) >= since
+    if not fresh(paths_by_stage[0]):
+        # restart from the latest checkpoint with nothing left to train (max epochs = epochs done):
+        # MACE evaluates it and writes its models
         with open(os.path.join(folder, "finalize.log"), "w") as log:
-            code_ = subprocess.call(mace_args(paths, folder, last_epoch, restart=True, two_stage_from=two_stage_from),
+            code_ = subprocess.call(mace_args(paths, folder, last_epoch + 1, restart=True, two_stage_from=two_stage_from),
                                     stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
-        if code_ != 0 or not os.path.exists(model_path):
-            result["error"] = f"finalising the checkpoint failed (exit {code_}); see {folder}/finalize.log"
-            return result
+        if code_ != 0:
+            return dict(result, error=f"finalising the checkpoint failed (exit {code_}); see {folder}/finalize.log")
+    model_path = next((p for p in paths_by_stage if fresh(p)), None)
+    if model_path is None:
+        return dict(result, error=f"MACE wrote no model; see {folder}/finalize.log")
+    result["model"] = os.path.basename(model_path)
     predictions = os.path.join(folder, "test_predictions.xyz")
     code_ = subprocess.call([os.path.join(MACE_BIN, "mace_eval_configs"), "--configs", paths["test"], "--model",
                              model_path, "--output", predictions, "--device", "cpu", "--default_dtype", "float32"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env, cwd=folder)
     if code_ != 0:
-        result["error"] = f"mace_eval_configs failed (exit {code_})"
-        return result
+        return dict(result, error=f"mace_eval_configs failed (exit {code_})")
     import ase.io
 
     predicted = ase.io.read(predictions, ":")
@@ -264,7 +277,6 @@ def run_mace(code, minutes, paths, folder, epoch_s):
                                         [a.arrays["REF_forces"] for a in reference])
     result["energy_mae"] = float(np.mean([abs(p.info["MACE_energy"] - r.info["REF_energy"])
                                           for p, r in zip(predicted, reference)]) * 1e3)
-    result["wall_s"] = time.time() - start
     return result
 
 
