@@ -39,6 +39,8 @@ def shipped_potential() -> Path:
 
 def train_small(output: Path, minutes: float) -> Path:
     """A small EGNN on the bundled frames, exported to output/train/model.pt."""
+    import torch
+
     from eqff.export import export_potential
     from eqff.models.io import load_potential
     from eqff.train import make_config, train
@@ -47,7 +49,8 @@ def train_small(output: Path, minutes: float) -> Path:
     config = make_config(None, dict(
         train_file=str(TRAIN_FRAMES), e0s=str(ISOLATED_ATOMS), n_valid=20, model="egnn",
         hyperparameters={"features": 48, "num_layers": 3}, cutoff=5.0, lr=5e-3, batch_size=5,
-        max_epochs=10_000, max_time_min=minutes, output=str(folder), resume=(folder / "last.pt").exists()))
+        max_epochs=10_000, max_time_min=minutes, output=str(folder), resume=(folder / "last.pt").exists(),
+        threads=torch.get_num_threads()))  # the demo's --threads, not the trainer's own choice
     train(config)
     exported = folder / "model.pt"
     export_potential(load_potential(folder / "best.pt"), exported)
