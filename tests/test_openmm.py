@@ -222,7 +222,9 @@ def test_openmmml_interpolation_uses_a_copyable_force(ethanol, water):
     context.setPositions(positions_nm)
     context.setParameter("lambda_interpolate", 1.0)
     energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-    assert energy == pytest.approx(_evaluate(mixed, positions_nm)[0], rel=1e-9)
+    # rel 1e-7: OpenMM's CPU platform hands out nonbonded/PME work blocks dynamically, so its sums
+    # differ by ~4e-9 relative between runs on a loaded machine (seen 2026-11-30)
+    assert energy == pytest.approx(_evaluate(mixed, positions_nm)[0], rel=1e-7)
 
 
 def test_box_thinner_than_twice_the_cutoff(water):
