@@ -24,10 +24,11 @@ channels] rather than SEGNN's [edges, 1184].
 
 Only natural-parity irreps (0e, 1o, 2e, 3o, ...) are kept: products of spherical harmonics
 of a scalar reach nothing else, and the energy needs nothing else. Hidden features h are
-``features`` x 0e (+ ``features`` x 1o ... up to ``hidden_lmax``). With ``hidden_lmax=0``
-(the default) the features passed between layers are invariant and the steerable information
-lives inside each layer's A and B (MACE-L0): measured on rMD17 aspirin as the best error per
-CPU-minute (benchmarks/RESULTS.md).
+``features`` x 0e (+ ``features`` x 1o ... up to ``hidden_lmax``). The default ``hidden_lmax=1``
+passes vectors between layers as MACE's 64x0e+64x1o does: on rMD17 aspirin it learns more per
+epoch than ``hidden_lmax=0`` (invariant features between layers, MACE-L0) at about twice the
+step time, and wins from ~20 minutes of one CPU thread on (benchmarks/RESULTS.md, issue 12);
+``hidden_lmax=0`` is the cheaper choice for MD speed and very short budgets.
 
 Layout: steerable features are [atoms or edges, components, channels], components l-major
 (l = 0, 1, 1, 1, 2, ...) in e3nn's basis, so that per-edge work is on contiguous channel rows.
@@ -344,7 +345,7 @@ class ACELayer(nn.Module):
 
 
 class MessagePassingACE(nn.Module):
-    def __init__(self, num_elements: int, cutoff: float, features: int = 64, hidden_lmax: int = 0,
+    def __init__(self, num_elements: int, cutoff: float, features: int = 64, hidden_lmax: int = 1,
                  sh_lmax: int = 3, correlation: int = 3, num_layers: int = 2, num_basis: int = 8,
                  radial_features: int = 64, readout_features: int = 16, envelope_p: int = 6,
                  avg_num_neighbors: float = 10.0):
