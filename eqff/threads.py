@@ -9,6 +9,10 @@ thread fewer for each core that something else keeps busy.
 
 An explicit choice always wins: a ``threads`` argument, or ``OMP_NUM_THREADS`` in the
 environment (what torchrun and the benchmarks set), which torch has already applied.
+
+Torch's threads belong to the process, so the deployed paths (the ASE calculator, the OpenMM
+forces) decide once per process with ``deploy_threads``: the first of them that is built
+without an explicit ``threads`` samples the cores, and later ones keep that choice.
 """
 from __future__ import annotations
 
@@ -79,3 +83,15 @@ def choose_threads(threads: Optional[int] = None) -> Tuple[int, str]:
     chosen = max(1, cores - busy)
     torch.set_num_threads(chosen)
     return chosen, f"{cores} cores, {busy} busy with other work"
+
+
+_deploy_choice: Optional[Tuple[int, str]] = None  # set by the first deploy_threads() call of the process
+
+
+def deploy_threads(threads: Optional[int] = None) -> Tuple[int, str]:
+    """``choose_threads`` for the calculator and the OpenMM forces: an explicit ``threads`` is
+    applied at once; otherwise the process's first call decides and later calls keep it."""
+    global _deploy_choice
+    if threads is not None or _deploy_choice is None:
+        _deploy_choice = choose_threads(threads)
+    return _deploy_choice

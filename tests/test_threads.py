@@ -49,3 +49,30 @@ def test_sampling_this_machine_gives_a_sane_count():
 def test_config_rejects_zero_threads(tmp_path):
     with pytest.raises(ConfigError, match="threads must be at least 1"):
         make_config(None, dict(train_file="x.xyz", threads=0))
+
+
+def test_deploy_paths_decide_once_per_process(monkeypatch, restore_threads):
+    """The calculator and the OpenMM forces share one choice: the first build samples the cores,
+    later builds keep it (threads are the process's), an explicit ``threads`` always applies."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_deploy_choice", None)
+    samples = []
+    monkeypatch.setattr(threads, "free_cores", lambda: samples.append(1) or (2, 1))
+    assert threads.deploy_threads() == (1, "2 cores, 1 busy with other work")
+    assert threads.deploy_threads() == (1, "2 cores, 1 busy with other work") and len(samples) == 1
+    assert threads.deploy_threads(2) == (2, "as asked") and torch.get_num_threads() == 2
+    assert threads.deploy_threads() == (2, "as asked") and len(samples) == 1
+
+
+def test_calculator_applies_the_policy(monkeypatch, restore_threads):
+    from eqff import EqffCalculator
+    from eqff.models import build_model
+
+    monkeypatch.setattr(threads, "_deploy_choice", None)
+    model = build_model("schnet", elements=[1, 6, 8], cutoff=4.0)
+    calculator = EqffCalculator(model, threads=1)
+    assert (calculator.threads, calculator.threads_reason) == (1, "as asked") and torch.get_num_threads() == 1
+    monkeypatch.setattr(threads, "free_cores", lambda: (2, 0))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_deploy_choice", None)
+    assert EqffCalculator(model).threads == 2 == torch.get_num_threads()

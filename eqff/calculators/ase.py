@@ -3,6 +3,9 @@
 The neighbour list is built with vesin at ``cutoff + skin`` and reused until an atom has moved
 more than ``skin / 2`` (or the cell, pbc or atoms change); each step keeps only the pairs
 inside the cutoff, so the model sees exactly the same graph as without a skin.
+
+Threads: ``threads=None`` lets eqff choose torch's intra-op threads once per process (the cores
+not busy with other work, or ``OMP_NUM_THREADS``; eqff/threads.py); ``threads=N`` sets them.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from eqff.data.neighbors import check_separation, neighbor_list
 from eqff.errors import UnknownElementError, element_names
 from eqff.models.io import copy_potential
 from eqff.models.potential import Potential
+from eqff.threads import deploy_threads
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -28,8 +32,9 @@ class EqffCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(self, model: Union[torch.nn.Module, str, os.PathLike], device: str = "cpu",
-                 dtype: str = "float32", skin: float = 1.0, **kwargs):
+                 dtype: str = "float32", skin: float = 1.0, threads: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
+        self.threads, self.threads_reason = deploy_threads(threads)
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if isinstance(model, (str, os.PathLike)):
