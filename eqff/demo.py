@@ -1,7 +1,7 @@
 """``eqff demo``: the whole job on an embedded default, in a few minutes on a laptop CPU.
 
 1. (``--train``) fit a small EGNN to 300 bundled rMD17 ethanol DFT frames and export it;
-   otherwise take the shipped ethanol potential from ``potentials/``.
+   otherwise take the shipped ethanol potential (``potentials/`` of a clone, or installed with eqff).
 2. ASE: NVE molecular dynamics of ethanol from 300 K; energy drift and speed.
 3. OpenMM: NVT (Langevin, 300 K) of the same molecule with the potential as a TorchForce.
 4. A summary (steps/s, temperatures, drift), trajectories and a plot in the output folder.
@@ -18,7 +18,6 @@ from typing import Optional
 import numpy as np
 
 RESOURCES = Path(__file__).parent / "resources"
-POTENTIALS = Path(__file__).resolve().parent.parent / "potentials"
 # EGNN first: on our CPU budgets it is both the more accurate (test force MAE 11 vs 31 meV/Å)
 # and ~7x the faster of the two shipped ethanol potentials
 DEFAULT_POTENTIALS = ("ethanol_egnn", "ethanol_segnn")
@@ -27,14 +26,14 @@ ISOLATED_ATOMS = RESOURCES / "ethanol_isolated_atoms.xyz"
 
 
 def shipped_potential() -> Path:
-    for name in DEFAULT_POTENTIALS:
-        path = POTENTIALS / name / "model.pt"
-        if path.exists():
-            return path
+    """The shipped ethanol potential's model.pt (from a clone or an installed eqff: eqff.potentials)."""
     from eqff.errors import ModelFileError
+    from eqff.potentials import shipped_potential as find
 
-    raise ModelFileError(f"no shipped ethanol potential under {POTENTIALS}/{{{','.join(DEFAULT_POTENTIALS)}}}/model.pt "
-                         "(it comes with a clone of the repository); pass --model FILE or use --train")
+    try:
+        return find(DEFAULT_POTENTIALS)
+    except ModelFileError as error:
+        raise ModelFileError(f"{error} (--model FILE), or fit one with --train") from None
 
 
 def train_small(output: Path, minutes: float) -> Path:

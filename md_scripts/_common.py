@@ -8,6 +8,8 @@ from typing import List, Optional, Sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
+# this clone's potentials/ (searched first: it may also hold models you trained); the shipped
+# potentials are also found with an installed eqff (eqff.potentials), wherever this folder is
 POTENTIALS = os.path.join(os.path.dirname(HERE), "potentials")
 ETHANOL = os.path.join(DATA, "ethanol.xyz")
 WATER = os.path.join(DATA, "water_192.xyz")
@@ -17,7 +19,8 @@ ETHANOL_FORCEFIELD = os.path.join(DATA, "ethanol_nonbonded.xml")
 def add_model_arguments(parser, default_names: Sequence[str]) -> None:
     parser.add_argument("--model", default=None,
                         help="eqff checkpoint (best.pt/last.pt) or exported file; default: the first model found in "
-                             f"potentials/{{{','.join(default_names)}}}/, else an UNTRAINED model (a warning says so)")
+                             f"potentials/{{{','.join(default_names)}}}/ (this clone's, else the shipped ones installed "
+                             "with eqff), else an UNTRAINED model (a warning says so)")
     parser.add_argument("--untrained-kind", default="schnet", choices=["schnet", "egnn", "segnn"],
                         help="architecture of the untrained fallback model (default: schnet)")
     parser.add_argument("--cutoff", type=float, default=5.0, help="cutoff (Å) of the untrained fallback model")
@@ -35,8 +38,11 @@ def set_threads(args) -> None:
 
 
 def find_potential(names: Sequence[str]) -> Optional[str]:
-    """The first model file under potentials/<name>/ (exported files first, then best.pt, last.pt)."""
+    """The first model file under this clone's potentials/<name>/ (exported files first, then best.pt,
+    last.pt), else the shipped model.pt of the first name that eqff has (eqff.potentials)."""
+    from eqff.errors import ModelFileError
     from eqff.export import is_exported
+    from eqff.potentials import shipped_potential
 
     for name in names:
         folder = os.path.join(POTENTIALS, name)
@@ -48,7 +54,10 @@ def find_potential(names: Sequence[str]) -> Optional[str]:
             [f for f in files if os.path.basename(f) == "last.pt"] + files
         if preferred:
             return preferred[0]
-    return None
+    try:
+        return str(shipped_potential(names))
+    except ModelFileError:
+        return None
 
 
 def resolve_model(args, names: Sequence[str], elements: List[int]):
@@ -65,7 +74,10 @@ def resolve_model(args, names: Sequence[str], elements: List[int]):
     if found is not None:
         print(f"model: {found}", flush=True)
         return found
-    print(f"WARNING: no trained potential found under {POTENTIALS}/{{{','.join(names)}}}/; using an UNTRAINED "
+    from eqff.potentials import potential_roots
+
+    places = ", ".join(dict.fromkeys(os.path.realpath(p) for p in [POTENTIALS, *potential_roots()]))
+    print(f"WARNING: no trained potential {{{','.join(names)}}} found in {places}; using an UNTRAINED "
           f"{args.untrained_kind} model of elements {sorted(set(elements))} (cutoff {args.cutoff} Å). "
           "The dynamics run but are NOT physical: pass --model with a trained checkpoint or exported file.",
           file=sys.stderr, flush=True)
