@@ -42,7 +42,7 @@ class EqffCalculator(Calculator):
             from eqff.models.io import load_checkpoint, potential_from_state
 
             path = os.fspath(model)
-            if is_exported(path):  # TorchScript, used in the requested dtype
+            if is_exported(path):  # TorchScript, used in the requested dtype; a .pt2 in its own
                 potential = load_exported(path, map_location=device)
             else:  # a checkpoint is rebuilt in the requested dtype (exact constants)
                 potential = potential_from_state(load_checkpoint(path, device), source=path, dtype=_DTYPES[dtype])
@@ -52,7 +52,8 @@ class EqffCalculator(Calculator):
             potential = model
         self.potential = potential.to(device=device, dtype=_DTYPES[dtype]).eval()
         self.device = torch.device(device)
-        self.dtype = _DTYPES[dtype]
+        # a .pt2 package is compiled for one dtype: positions go in (and results come out) in it
+        self.dtype = getattr(self.potential, "compiled_dtype", _DTYPES[dtype])
         self.cutoff = float(self.potential.cutoff)
         self.skin = float(skin)
         self.known_numbers = set(int(z) for z in self.potential.atomic_numbers.tolist())

@@ -13,6 +13,9 @@ in float64 (the TorchForce is set to take the forces, so OpenMM does not run a s
     force = eqff.openmm.python_force("ethanol.pt", atoms=ml_atoms, topology=top)  # a subset
     system.addForce(force)
 
+A ``.pt2`` export (AOTInductor, no TorchScript: eqff/export/aoti.py) runs in the PythonForce
+only; TorchForce needs TorchScript and refuses it with a ``ConfigError``.
+
 Decisions, documented here and tested in tests/test_openmm.py:
 
 * Elements come from ``topology``: an ``openmm.app.Topology``, an ``ase.Atoms`` or a sequence
@@ -194,11 +197,20 @@ def load_for_openmm(model: ModelLike, dtype: Union[str, torch.dtype, None] = Non
     ``Potential``, an ``ExportedPotential`` or a loaded export. ``dtype`` None keeps the model's.
 
     The caller's model is never changed: in-memory models are copied."""
-    from eqff.export import ExportedPotential, is_exported, load_exported
+    from eqff.export import ExportedPotential, Pt2Potential, is_exported, load_exported, load_pt2
     from eqff.models.io import copy_potential, load_checkpoint, potential_from_state
     from eqff.models.potential import Potential
 
     target = _resolve_dtype(dtype)
+    if _is_pt2_model(model):
+        if script:
+            raise ConfigError(_PT2_NOT_TORCHSCRIPT)
+        loaded = model if isinstance(model, Pt2Potential) else load_pt2(model, map_location=str(device))
+        if target is not None and target != loaded.dtype:
+            raise ConfigError(f"{loaded.path}: a .pt2 export computes in the dtype it was compiled for "
+                              f"({str(loaded.dtype).replace('torch.', '')}), not {str(target).replace('torch.', '')}; "
+                              "pass dtype=None or export the checkpoint again with that --dtype")
+        return loaded
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if is_exported(path):
@@ -221,6 +233,20 @@ def load_for_openmm(model: ModelLike, dtype: Union[str, torch.dtype, None] = Non
     if script:
         exported = e3nn_script(exported)
     return exported.to(device)
+
+
+_PT2_NOT_TORCHSCRIPT = ("an eqff .pt2 export (AOTInductor) is not TorchScript, which openmmtorch.TorchForce needs: "
+                        "use eqff.openmm.python_force (implementation='pythonforce') for it, or export the "
+                        "checkpoint with `eqff export --format torchscript` for a TorchForce")
+
+
+def _is_pt2_model(model: Any) -> bool:
+    """A ``.pt2`` export: a path to one or a loaded ``Pt2Potential``."""
+    from eqff.export import Pt2Potential, is_pt2
+
+    if isinstance(model, (str, os.PathLike)):
+        return is_pt2(os.fspath(model))
+    return isinstance(model, Pt2Potential)
 
 
 def _cast_exported(module: torch.jit.ScriptModule, dtype: Optional[torch.dtype], source: str) -> torch.jit.ScriptModule:
@@ -333,7 +359,10 @@ def torch_force(model: ModelLike, atoms: Optional[Sequence[int]] = None, periodi
     ``model``: checkpoint or export path, ``Potential`` or loaded export; ``atoms``: ML atom
     indices in the System (None: all); ``topology``: Topology, ase.Atoms or atomic numbers of
     the whole System; ``periodic``: None follows the topology; ``dtype``: None keeps the model's;
-    ``skin``: neighbour-list skin in Å (the list is rebuilt when an atom moved skin/2; 0: every step)."""
+    ``skin``: neighbour-list skin in Å (the list is rebuilt when an atom moved skin/2; 0: every step).
+    A ``.pt2`` export raises ``ConfigError``: TorchForce runs TorchScript only (use ``python_force``)."""
+    if _is_pt2_model(model):
+        raise ConfigError(_PT2_NOT_TORCHSCRIPT)
     openmmtorch = import_openmmtorch()
     module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=True, script=True, skin=skin)
     force = openmmtorch.TorchForce(module)
@@ -423,6 +452,11 @@ class PythonForceComputation:
 
     def __getstate__(self):
         module = self.module
+        if _is_pt2_model(getattr(module, "model", None)):  # the package bytes and the module's settings
+            return {"pt2": module.model.file_bytes(), "device": str(self.device),
+                    "atomic_numbers": module.atomic_numbers.tolist(),
+                    "indices": module.indices.tolist() if module.use_indices else None,
+                    "periodic": module.periodic, "skin": module.skin}
         if not isinstance(module, torch.jit.ScriptModule):
             module = e3nn_script(module)
         buffer = io.BytesIO()
@@ -430,6 +464,24 @@ class PythonForceComputation:
         return {"module": buffer.getvalue(), "device": str(self.device)}
 
     def __setstate__(self, state):
+        if "pt2" in state:
+            import tempfile
+
+            from eqff.export import load_pt2
+
+            handle, path = tempfile.mkstemp(suffix=".pt2", prefix="eqff-openmm-")
+            with os.fdopen(handle, "wb") as file:
+                file.write(state["pt2"])
+            indices = None if state["indices"] is None else torch.tensor(state["indices"], dtype=torch.long)
+            try:
+                model = load_pt2(path)
+            finally:
+                os.remove(path)  # loading extracted what runs; the bytes stay in memory for the next pickle
+            model.keep_file_bytes(state["pt2"])
+            module = OpenMMModule(model, torch.tensor(state["atomic_numbers"], dtype=torch.long), indices,
+                                  state["periodic"], skin=state["skin"])
+            self.__init__(module, state["device"])
+            return
         module = torch.jit.load(io.BytesIO(state["module"]), map_location=state["device"])
         self.__init__(module, state["device"])
 
@@ -439,7 +491,8 @@ def python_force(model: ModelLike, atoms: Optional[Sequence[int]] = None, period
                  device: Union[str, torch.device] = "cpu", script: bool = False, skin: float = 1.0):
     """An ``openmm.PythonForce`` running the potential with any torch, on ``device`` (e.g.
     "cuda" when TorchForce is unavailable). Same arguments as ``torch_force``; ``script=False``
-    runs an in-memory or checkpoint model eagerly (export files are TorchScript anyway)."""
+    runs an in-memory or checkpoint model eagerly (TorchScript exports run scripted anyway, a
+    ``.pt2`` export compiled)."""
     import openmm
 
     module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=False, script=script,
@@ -456,6 +509,8 @@ def ml_force(model: ModelLike, implementation: str = "auto", **kwargs):
     """``torch_force`` or ``python_force`` by name: "torchforce", "pythonforce" or "auto"
     (TorchForce when openmmtorch imports, else PythonForce)."""
     name = implementation.lower().replace("_", "").replace("-", "")
+    if name == "auto" and _is_pt2_model(model):
+        name = "pythonforce"  # TorchForce cannot run a .pt2
     if name == "auto":
         try:
             import_openmmtorch()

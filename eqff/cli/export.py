@@ -1,6 +1,8 @@
 """``eqff export CHECKPOINT -o FILE``: a self-contained TorchScript file for ASE, OpenMM and
-any program with libtorch. By default the written file is loaded back and checked against the
-checkpoint's model on a small structure of its elements (``--no-check`` skips it)."""
+any program with libtorch, or (``--format pt2``, or an output named ``*.pt2``) an AOTInductor
+package that needs no TorchScript (torch >= 2.10; ASE and ``openmm.PythonForce``, not
+TorchForce; minutes to compile). By default the written file is loaded back and checked against
+the checkpoint's model on a small structure of its elements (``--no-check`` skips it)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +11,10 @@ import os
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="eqff checkpoint (best.pt, last.pt or a saved potential_state)")
-    parser.add_argument("-o", "--output", required=True, help="TorchScript file to write")
+    parser.add_argument("-o", "--output", required=True, help="file to write (*.pt2 for --format pt2)")
+    parser.add_argument("--format", choices=["torchscript", "pt2"], default=None,
+                        help="torchscript (default; OpenMM TorchForce) or pt2 (torch.export + AOTInductor, no "
+                             "TorchScript; default when the output is named *.pt2)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default=None,
                         help="precision of the exported model (default: the checkpoint's)")
     parser.add_argument("--no-check", action="store_true",
@@ -21,12 +26,19 @@ def run(args: argparse.Namespace) -> int:
 
     from eqff.export import export_checkpoint
 
+    from eqff.errors import ConfigError
+
     dtype = {"float32": torch.float32, "float64": torch.float64, None: None}[args.dtype]
-    info = export_checkpoint(args.checkpoint, args.output, dtype=dtype)
+    is_pt2_name = str(args.output).endswith(".pt2")
+    export_format = args.format or ("pt2" if is_pt2_name else "torchscript")
+    if (export_format == "pt2") != is_pt2_name:
+        raise ConfigError(f"--format {export_format} writes {'a .pt2 package' if export_format == 'pt2' else 'TorchScript'}: "
+                          f"name the output {'*.pt2' if export_format == 'pt2' else 'other than *.pt2 (e.g. model.pt)'}")
+    info = export_checkpoint(args.checkpoint, args.output, dtype=dtype, format=export_format)
     if not args.no_check:
         check_export(args.checkpoint, args.output, dtype)
     size = os.path.getsize(args.output) / 1e6
-    print(f"wrote {args.output} ({size:.1f} MB): {info['kind']}, elements {info['element_symbols']}, "
+    print(f"wrote {args.output} ({size:.1f} MB, {export_format}): {info['kind']}, elements {info['element_symbols']}, "
           f"cutoff {info['cutoff']} Å, {info['dtype']}, training data {info['training_data_hash'] or 'unknown'}")
     return 0
 

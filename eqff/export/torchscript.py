@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from e3nn.util.jit import compile_mode, script
@@ -28,6 +28,7 @@ from eqff import units
 from eqff._version import __version__
 from eqff.data import keys
 from eqff.errors import ModelFileError
+from eqff.export.aoti import Pt2Potential, export_pt2, is_pt2, load_pt2, read_pt2_metadata
 from eqff.models.io import tensor_checksum
 from eqff.models.potential import Potential
 from eqff.nn.neighborlist import batched_neighbor_list_torch
@@ -168,14 +169,18 @@ def export_potential(potential: Potential, path: str | os.PathLike, dtype: Optio
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, path: str | os.PathLike,
-                      dtype: Optional[torch.dtype] = None, metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                      dtype: Optional[torch.dtype] = None, metadata: Optional[Dict[str, Any]] = None,
+                      format: str = "torchscript") -> Dict[str, Any]:
     """Export a checkpoint file (``best.pt``, ``last.pt`` or ``potential_state``): the model in
-    ``dtype`` (default: the checkpoint's), with the checkpoint's training-data hash."""
+    ``dtype`` (default: the checkpoint's), with the checkpoint's training-data hash.
+    ``format``: "torchscript" (``export_potential``) or "pt2" (AOTInductor, ``eqff.export.aoti``)."""
     from eqff.models.io import load_checkpoint, potential_from_state
 
     checkpoint = os.fspath(checkpoint)
+    if format not in ("torchscript", "pt2"):
+        raise ModelFileError(f"export format must be 'torchscript' or 'pt2', got {format!r}")
     if is_exported(checkpoint):
-        raise ModelFileError(f"{checkpoint}: is already an exported TorchScript file; export from the checkpoint "
+        raise ModelFileError(f"{checkpoint}: is already an exported model file; export from the checkpoint "
                              "(best.pt / last.pt) instead")
     state = load_checkpoint(checkpoint)
     potential = potential_from_state(state, source=checkpoint, dtype=dtype)
@@ -187,20 +192,25 @@ def export_checkpoint(checkpoint: str | os.PathLike, path: str | os.PathLike,
                 info[key] = json.loads(json.dumps(state[key]))
             except (TypeError, ValueError):
                 pass
+    if format == "pt2":
+        return export_pt2(potential, path, dtype=dtype, metadata={**info, **(metadata or {})})
     return export_potential(potential, path, dtype=dtype, metadata={**info, **(metadata or {})})
 
 
 def is_exported(path: str | os.PathLike) -> bool:
-    """True for a TorchScript archive (a checkpoint is a zip too, but has no ``code/``)."""
+    """True for a TorchScript archive (a checkpoint is a zip too, but has no ``code/``) or an
+    AOTInductor ``.pt2`` package."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return any("/code/" in name for name in archive.namelist())
+            return any("/code/" in name or "/data/aotinductor/" in name for name in archive.namelist())
     except (zipfile.BadZipFile, OSError):
         return False
 
 
 def read_metadata(path: str | os.PathLike) -> Dict[str, Any]:
     path = os.fspath(path)
+    if is_pt2(path):
+        return read_pt2_metadata(path)
     if not os.path.exists(path):
         raise ModelFileError(f"{path}: no such file")
     try:
@@ -221,7 +231,10 @@ def read_metadata(path: str | os.PathLike) -> Dict[str, Any]:
     return info
 
 
-def load_exported(path: str | os.PathLike, map_location: str = "cpu") -> torch.jit.ScriptModule:
+def load_exported(path: str | os.PathLike, map_location: str = "cpu") -> Union[torch.jit.ScriptModule, Pt2Potential]:
+    """A TorchScript export (a ScriptModule) or a ``.pt2`` package (a ``Pt2Potential``, same interface)."""
+    if is_pt2(path):
+        return load_pt2(path, map_location=map_location)
     info = read_metadata(path)
     try:
         module = torch.jit.load(os.fspath(path), map_location=map_location)
