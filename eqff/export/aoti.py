@@ -31,6 +31,11 @@ virial is always computed, it costs little). Elements the model lacks give a NaN
 archive) holds the same metadata as a TorchScript export. ``load_pt2`` wraps the program as a
 ``Pt2Potential`` with the interface of a loaded TorchScript export (``forward(data)``,
 ``compute``, ``compute_openmm``), which the ASE calculator and ``openmm.PythonForce`` use.
+
+A package runs on the CPU it was compiled for: inductor compiles with ``-march=native`` (the
+metadata's ``cpu_capability``; loading on a CPU with fewer vector instructions is refused), and
+it needs a torch whose AOTInductor runtime can load it (written with ``torch_version``). Its
+kernels use as many threads as torch has when it runs (``cpp.dynamic_threads``).
 """
 from __future__ import annotations
 
@@ -247,6 +252,8 @@ def _metadata(model: Potential, dtype: torch.dtype, metadata: Optional[Dict[str,
         "cutoff": config["cutoff"],
         "dtype": str(dtype).replace("torch.", ""),
         "device": "cpu",
+        # inductor compiles with -march=native: the package needs a CPU with these vector instructions
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "units": UNITS,
         "inputs": INPUTS,
         "outputs": OUTPUTS,
@@ -260,39 +267,49 @@ def _metadata(model: Potential, dtype: torch.dtype, metadata: Optional[Dict[str,
     }
 
 
+def export_program(potential: Potential, dtype: Optional[torch.dtype] = None
+                   ) -> Tuple["torch.export.ExportedProgram", Potential, List[Tuple[Tensor, ...]]]:
+    """(the exported program, the traced copy, the example inputs: traced, then checked):
+    steps 1-3 of the module docstring, seconds; the program runs uncompiled too (``.module()``)."""
+    from torch.export import Dim
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    model = traceable_copy(potential, dtype)
+    dtype = model.energy_scale.dtype
+    structures = [_program_inputs(s, model.cutoff, dtype) for s in example_structures(model)]
+    example = structures[0]
+    torch._dynamo.reset()
+    previous_duck = torch.fx.experimental._config.use_duck_shape
+    torch.fx.experimental._config.use_duck_shape = False  # no atom/edge count tied to a weight's size
+    try:
+        graph = make_fx(EnergyForcesVirial(model), tracing_mode="symbolic",
+                        _allow_non_fake_inputs=True)(*[t.clone() for t in example])
+    finally:
+        torch.fx.experimental._config.use_duck_shape = previous_duck
+    atoms, edges = Dim("num_atoms", min=MIN_ATOMS), Dim("num_edges", min=MIN_ATOMS)
+    program = torch.export.export(graph, example, dynamic_shapes=({0: atoms}, {0: atoms}, {1: edges}, {0: edges}, None),
+                                  strict=False)
+    return program, model, structures
+
+
 def export_pt2(potential: Potential, path: str | os.PathLike, dtype: Optional[torch.dtype] = None,
                metadata: Optional[Dict[str, Any]] = None, inductor_configs: Optional[Dict[str, Any]] = None
                ) -> Dict[str, Any]:
     """Compile ``potential`` (a copy, CPU, ``dtype``) into a ``.pt2`` package with its metadata,
     checked against the eager model; returns the metadata (with ``check_error``, the largest
     relative difference found). Minutes for ace (C++ compilation)."""
-    from torch.export import Dim
-    from torch.fx.experimental.proxy_tensor import make_fx
-
     from eqff.models.io import copy_potential
 
     path = os.fspath(path)
     if not path.endswith(".pt2"):
         raise ModelFileError(f"{path}: an AOTInductor package must be named *.pt2")
-    model = traceable_copy(potential, dtype)
+    program, model, structures = export_program(potential, dtype)
     dtype = model.energy_scale.dtype
     info = _metadata(model, dtype, metadata)
-    function = EnergyForcesVirial(model)
-    structures = [_program_inputs(s, model.cutoff, dtype) for s in example_structures(model)]
-    example = structures[0]
 
-    torch._dynamo.reset()
-    previous_duck = torch.fx.experimental._config.use_duck_shape
-    torch.fx.experimental._config.use_duck_shape = False  # no atom/edge count tied to a weight's size
-    try:
-        graph = make_fx(function, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*[t.clone() for t in example])
-    finally:
-        torch.fx.experimental._config.use_duck_shape = previous_duck
-    atoms, edges = Dim("num_atoms", min=MIN_ATOMS), Dim("num_edges", min=MIN_ATOMS)
-    program = torch.export.export(graph, example, dynamic_shapes=({0: atoms}, {0: atoms}, {1: edges}, {0: edges}, None),
-                                  strict=False)
-
-    configs = dict(inductor_configs or {})
+    # threads: omp_get_max_threads() when it runs (torch.set_num_threads, OMP_NUM_THREADS), not
+    # the number of the compiling process, which inductor would otherwise write into the kernels
+    configs = {"cpp.dynamic_threads": True, **(inductor_configs or {})}
     configs["aot_inductor.metadata"] = {METADATA_FILE: json.dumps(info, sort_keys=True)}
     folder = os.path.dirname(os.path.abspath(path))
     handle, tmp = tempfile.mkstemp(suffix=".pt2", dir=folder)
@@ -539,6 +556,11 @@ def load_pt2(path: str | os.PathLike, map_location: str = "cpu") -> Pt2Potential
     if torch.device(map_location).type != "cpu":
         raise ModelFileError(f"{path}: this .pt2 was compiled for the CPU and cannot run on {map_location}; export "
                              "again on a machine with that device")
+    needed, here = info.get("cpu_capability"), torch.backends.cpu.get_cpu_capability()
+    order = ["DEFAULT", "VSX", "ZVECTOR", "AVX2", "AVX512"]
+    if needed in order and here in order and order.index(here) < order.index(needed):
+        raise ModelFileError(f"{path}: compiled for a CPU with {needed} instructions; this one has {here}: export "
+                             "again on this machine (or one of its CPU family)")
     with zipfile.ZipFile(path) as archive:
         corrupt = archive.testzip()
     if corrupt is not None:
