@@ -10,11 +10,9 @@ import subprocess
 import sys
 
 import numpy as np
-import openmm
 import pytest
 import torch
 from ase import Atoms
-from openmm import unit
 
 import eqff
 import eqff.openmm
@@ -38,9 +36,15 @@ def _model(kind, elements=("C", "H", "O"), dtype="float64"):
 
 
 def _water_box(water, n_molecules=16):
-    """The first molecules of water_192 in its full 12.44 Å box, a few atoms outside it."""
-    _, _, order = eqff.openmm.topology_from_atoms(water)
-    atoms = water[order[: 3 * n_molecules]]
+    """The first molecules of water_192 (each O with its two nearest H) in its full 12.44 Å box,
+    a few atoms outside it."""
+    oxygens = np.flatnonzero(water.numbers == 8)[:n_molecules]
+    hydrogens = np.flatnonzero(water.numbers == 1)
+    order = []
+    for o in oxygens:
+        distances = water.get_distances(o, hydrogens, mic=True)
+        order += [o, *hydrogens[np.argsort(distances)[:2]]]
+    atoms = water[order]
     atoms.positions[:4] += atoms.cell.array[0] - 2 * atoms.cell.array[2]
     return atoms
 
@@ -152,6 +156,8 @@ def test_ase_calculator_on_pt2(schnet_pt2, ethanol, water):
 
 
 def _system(atoms):
+    import openmm
+
     system = openmm.System()
     for mass in atoms.get_masses():
         system.addParticle(mass)
@@ -161,6 +167,9 @@ def _system(atoms):
 
 
 def _evaluate(system, positions_nm):
+    import openmm
+    from openmm import unit
+
     context = openmm.Context(system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference"))
     context.setPositions(positions_nm)
     state = context.getState(getEnergy=True, getForces=True)
@@ -171,6 +180,7 @@ def _evaluate(system, positions_nm):
 def test_python_force_on_pt2(schnet_pt2, ethanol, water):
     """PythonForce on the package: the eager model's numbers, periodic and a subset; it survives
     copying and XML serialisation (the package travels as bytes)."""
+    openmm = pytest.importorskip("openmm")
     model, path, _ = schnet_pt2
     box = _water_box(water)
     for atoms, subset in ((ethanol, None), (box, list(range(3, 12)))):
@@ -190,6 +200,7 @@ def test_python_force_on_pt2(schnet_pt2, ethanol, water):
 
 
 def test_clear_errors(schnet_pt2, ethanol, tmp_path):
+    openmm = pytest.importorskip("openmm")
     model, path, checkpoint = schnet_pt2
     with pytest.raises(ConfigError, match="TorchForce needs.*python_force"):
         eqff.openmm.torch_force(path, topology=ethanol)
