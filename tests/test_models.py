@@ -140,3 +140,23 @@ def test_coincident_atoms_are_refused_not_nan(kind):
                       "pbc": atoms.pbc, "edge_index": edge_index, "cell_shifts": shifts}], dtype=torch.float32)
     with pytest.raises(ValueError, match=r"atoms 1 and 2 are 0.0 Å apart \(coincident\)"):
         model(batch)
+
+
+def test_every_model_uses_the_frame_and_declared_graph_keys():
+    """One frame (MessagePassingModel owns embedding, geometry, layer loop, readout) and every
+    key the layers exchange declared in eqff/data/keys.py: no string literal indexes a graph."""
+    import inspect
+    import re
+
+    from eqff.data import keys
+    from eqff.models.mpnn import MessagePassingModel
+    from eqff.models.registry import MODELS as KINDS
+
+    declared = {value for name, value in vars(keys).items() if name.isupper()}
+    for kind, cls in KINDS.items():
+        assert issubclass(cls, MessagePassingModel), kind
+        assert "forward" not in vars(cls), f"{kind} restates the frame's forward"
+        source = inspect.getsource(inspect.getmodule(cls))
+        assert not re.findall(r'graph\[\s*["\']', source), f"{kind}: graph indexed by a string literal"
+        used = set(re.findall(r"graph\[keys\.([A-Z_]+)\]", source))
+        assert used and all(getattr(keys, name) in declared for name in used), kind

@@ -26,3 +26,23 @@ ATOMIC_ENERGIES: Final[str] = "atomic_energies"
 HAS_ENERGY: Final[str] = "has_energy"
 HAS_FORCES: Final[str] = "has_forces"
 HAS_STRESS: Final[str] = "has_stress"
+
+# Inside a model: the ``graph`` dict that EdgeGeometry fills and every layer reads (and a few
+# layers update). Per edge (E rows) and per atom (N rows); model-specific ones name their model.
+RECEIVERS: Final[str] = "receivers"  # [E] atom i of edge j -> i
+SENDERS: Final[str] = "senders"  # [E] atom j
+EDGE_VECTOR: Final[str] = "edge_vector"  # [E,3] r_ij (Å), with periodic shifts
+EDGE_LENGTH: Final[str] = "edge_length"  # [E]
+EDGE_BASIS: Final[str] = "edge_basis"  # [E,B] radial (Bessel) basis
+EDGE_ENVELOPE: Final[str] = "edge_envelope"  # [E] smooth cutoff envelope u(r)
+EDGE_HARMONICS: Final[str] = "edge_harmonics"  # [E,(l+1)^2] spherical harmonics Y(r_ij) (ace, segnn)
+SPECIES: Final[str] = "species"  # [N] the model's element index of each atom
+NODE_ENERGY: Final[str] = "node_energy"  # [N] per-atom energy summed over layers' readouts (ace)
+NODE_ATTRIBUTES: Final[str] = "node_attributes"  # [N,1+(l+1)^2] steerable neighbourhood (segnn)
+NEIGHBOUR_TABLE: Final[str] = "neighbour_table"  # [N,W] each atom's incoming edges, padded (ace)
+NEIGHBOUR_FILLED: Final[str] = "neighbour_filled"  # [N,W] which slots hold an edge (ace)
+NEIGHBOUR_WIDTH: Final[str] = "neighbour_width"  # [] W, the most neighbours of any atom (ace)
+CURRENT_VECTOR: Final[str] = "current_vector"  # [E,3] r_ij after coordinate updates (egnn)
+DISPLACEMENT: Final[str] = "displacement"  # [N,3] accumulated coordinate update (egnn)
+ORIENTATION_LEGENDRE: Final[str] = "orientation_legendre"  # [E,K,l+1] P_n(o_k . r_ij/|r_ij|) (lifted)
+FIBER_LEGENDRE: Final[str] = "fiber_legendre"  # [K,K,l+1] P_n(o_k . o_l) w_l (lifted)

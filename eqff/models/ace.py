@@ -41,7 +41,8 @@ import torch
 from e3nn import o3
 from torch import Tensor, nn
 
-from eqff.models.mpnn import EdgeGeometry
+from eqff.data import keys
+from eqff.models.mpnn import MessagePassingModel
 from eqff.nn.normalized import ElementLinear, NormalizedLinear, normalized_mlp
 
 
@@ -315,8 +316,10 @@ class ACELayer(nn.Module):
         self.self_connection = nn.ModuleList([ElementLinear(num_elements, channels, channels) for _ in self.skip_blocks])
         self.readout = readout
 
-    def forward(self, h: Tensor, species: Tensor, graph: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
-        """h [N, (hidden_lmax+1)^2, K] -> new features and this layer's atomic energies."""
+    def forward(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
+        """h [N, (hidden_lmax+1)^2, K] -> new features; adds this layer's atomic energies to
+        graph[NODE_ENERGY] (MACE reads out every layer)."""
+        species = graph[keys.SPECIES]
         num_nodes = h.shape[0]
         k = self.channels
         mixed: List[Tensor] = []
@@ -324,9 +327,9 @@ class ACELayer(nn.Module):
             l_in = self.in_ls[b]
             mixed.append(linear(h[:, l_in * l_in:(l_in + 1) * (l_in + 1), :]))
         x = torch.cat(mixed, dim=1) if len(mixed) > 1 else mixed[0]
-        radial = (self.radial(graph["edge_basis"]) * graph["edge_envelope"].unsqueeze(-1)).view(-1, self.messages.num_paths, k)
-        per_l = self.messages(x, graph["edge_harmonics"], radial, graph["senders"], graph["neighbour_table"],
-                              graph["neighbour_filled"], int(graph["neighbour_width"]))
+        radial = (self.radial(graph[keys.EDGE_BASIS]) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1)).view(-1, self.messages.num_paths, k)
+        per_l = self.messages(x, graph[keys.EDGE_HARMONICS], radial, graph[keys.SENDERS], graph[keys.NEIGHBOUR_TABLE],
+                              graph[keys.NEIGHBOUR_FILLED], int(graph[keys.NEIGHBOUR_WIDTH]))
         a_blocks: List[Tensor] = []
         for big_l, mix in enumerate(self.mix):
             a_blocks.append(mix(per_l[big_l]) * self.inv_avg_num_neighbors)  # [N, 2L+1, K]
@@ -341,18 +344,17 @@ class ACELayer(nn.Module):
                     block = block + skip(h[:, big_l * big_l:(big_l + 1) * (big_l + 1), :], species)
             out_blocks.append(block)
         out = torch.cat(out_blocks, dim=1) if len(out_blocks) > 1 else out_blocks[0]
-        return out, self.readout(out[:, 0, :]).squeeze(-1)
+        graph[keys.NODE_ENERGY] = graph[keys.NODE_ENERGY] + self.readout(out[:, 0, :]).squeeze(-1)
+        return out
 
 
-class MessagePassingACE(nn.Module):
+class MessagePassingACE(MessagePassingModel):
     def __init__(self, num_elements: int, cutoff: float, features: int = 64, hidden_lmax: int = 1,
                  sh_lmax: int = 3, correlation: int = 3, num_layers: int = 2, num_basis: int = 8,
                  radial_features: int = 64, readout_features: int = 16, envelope_p: int = 6,
                  avg_num_neighbors: float = 10.0):
-        super().__init__()
+        super().__init__(num_elements, features, cutoff, num_basis, envelope_p)
         self.features = features
-        self.embedding = nn.Embedding(num_elements, features)
-        self.geometry = EdgeGeometry(cutoff, num_basis, envelope_p)
         self.slots = NeighbourSlots()
         self.harmonics = o3.SphericalHarmonics(o3.Irreps.spherical_harmonics(sh_lmax), normalize=True,
                                                normalization="component")
@@ -367,16 +369,19 @@ class MessagePassingACE(nn.Module):
             in_ls = out_ls
         self.layers = nn.ModuleList(layers)
 
-    def forward(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tensor:
-        graph = self.geometry(edge_index, edge_vector)
-        graph["edge_harmonics"] = self.harmonics(edge_vector)
-        table, filled, width = self.slots(edge_index[0], species.shape[0])
-        graph["neighbour_table"] = table
-        graph["neighbour_filled"] = filled
-        graph["neighbour_width"] = torch.tensor(width)
-        h = self.embedding(species).unsqueeze(1)  # [N, 1, K]: scalars only
-        energy = torch.zeros(species.shape[0], dtype=edge_vector.dtype, device=edge_vector.device)
-        for layer in self.layers:
-            h, layer_energy = layer(h, species, graph)
-            energy = energy + layer_energy
-        return energy
+    def attributes(self, graph: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        vectors = graph[keys.EDGE_VECTOR]
+        num_nodes = graph[keys.SPECIES].shape[0]
+        graph[keys.EDGE_HARMONICS] = self.harmonics(vectors)
+        table, filled, width = self.slots(graph[keys.RECEIVERS], num_nodes)
+        graph[keys.NEIGHBOUR_TABLE] = table
+        graph[keys.NEIGHBOUR_FILLED] = filled
+        graph[keys.NEIGHBOUR_WIDTH] = torch.tensor(width)
+        graph[keys.NODE_ENERGY] = torch.zeros(num_nodes, dtype=vectors.dtype, device=vectors.device)
+        return graph
+
+    def embed(self, species: Tensor) -> Tensor:
+        return self.embedding(species).unsqueeze(1)  # [N, 1, K]: scalars only
+
+    def readout_energies(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
+        return graph[keys.NODE_ENERGY]  # every layer has added its readout

@@ -15,7 +15,8 @@ from typing import Dict
 import torch
 from torch import Tensor, nn
 
-from eqff.models.mpnn import EdgeGeometry, MessagePassing
+from eqff.data import keys
+from eqff.models.mpnn import MessagePassing, MessagePassingModel
 from eqff.nn.mlp import mlp
 from eqff.nn.scatter import scatter_sum
 
@@ -38,10 +39,10 @@ class EGNNLayer(MessagePassing):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def message(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
-        vector = graph["current_vector"]
+        vector = graph[keys.CURRENT_VECTOR]
         distance_sq = (vector * vector).sum(dim=-1, keepdim=True) * self.inv_cutoff_sq
-        inputs = torch.cat([h[graph["receivers"]], h[graph["senders"]], graph["edge_basis"], distance_sq], dim=-1)
-        return nn.functional.silu(self.edge_mlp(inputs)) * graph["edge_envelope"].unsqueeze(-1)
+        inputs = torch.cat([h[graph[keys.RECEIVERS]], h[graph[keys.SENDERS]], graph[keys.EDGE_BASIS], distance_sq], dim=-1)
+        return nn.functional.silu(self.edge_mlp(inputs)) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1)
 
     def forward(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         messages = self.message(h, graph)
@@ -49,12 +50,12 @@ class EGNNLayer(MessagePassing):
         if not self.update_coordinates:
             return self.update(h, aggregated, graph)
         # x_i - x_j = -r_ij; the envelope makes edges at the cutoff move nothing.
-        weights = torch.tanh(self.coordinate_mlp(messages)) * graph["edge_envelope"].unsqueeze(-1)
-        shift = self.aggregate(-graph["current_vector"] * weights, graph, h.shape[0])
-        displacement = graph["displacement"] + shift
-        graph["displacement"] = displacement
-        graph["current_vector"] = (
-            graph["edge_vector"] + displacement[graph["senders"]] - displacement[graph["receivers"]]
+        weights = torch.tanh(self.coordinate_mlp(messages)) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1)
+        shift = self.aggregate(-graph[keys.CURRENT_VECTOR] * weights, graph, h.shape[0])
+        displacement = graph[keys.DISPLACEMENT] + shift
+        graph[keys.DISPLACEMENT] = displacement
+        graph[keys.CURRENT_VECTOR] = (
+            graph[keys.EDGE_VECTOR] + displacement[graph[keys.SENDERS]] - displacement[graph[keys.RECEIVERS]]
         )
         return self.update(h, aggregated, graph)
 
@@ -62,25 +63,19 @@ class EGNNLayer(MessagePassing):
         return h + self.node_mlp(torch.cat([h, aggregated], dim=-1))
 
 
-class EGNN(nn.Module):
+class EGNN(MessagePassingModel):
     def __init__(self, num_elements: int, cutoff: float, features: int = 64, num_layers: int = 3,
                  num_basis: int = 8, envelope_p: int = 6, avg_num_neighbors: float = 10.0):
-        super().__init__()
-        self.embedding = nn.Embedding(num_elements, features)
-        self.geometry = EdgeGeometry(cutoff, num_basis, envelope_p)
+        super().__init__(num_elements, features, cutoff, num_basis, envelope_p)
         self.layers = nn.ModuleList(
             [EGNNLayer(features, num_basis, cutoff, avg_num_neighbors, update_coordinates=t < num_layers - 1)
              for t in range(num_layers)]
         )
         self.readout = mlp([features, features // 2, 1])
 
-    def forward(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tensor:
-        graph = self.geometry(edge_index, edge_vector)
-        graph["current_vector"] = edge_vector
-        graph["displacement"] = torch.zeros(
-            (species.shape[0], 3), dtype=edge_vector.dtype, device=edge_vector.device
-        )
-        h = self.embedding(species)
-        for layer in self.layers:
-            h = layer(h, graph)
-        return self.readout(h).squeeze(-1)
+    def attributes(self, graph: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        vectors = graph[keys.EDGE_VECTOR]
+        graph[keys.CURRENT_VECTOR] = vectors
+        graph[keys.DISPLACEMENT] = torch.zeros((graph[keys.SPECIES].shape[0], 3), dtype=vectors.dtype,
+                                               device=vectors.device)
+        return graph

@@ -68,7 +68,8 @@ import torch
 from torch import Tensor, nn
 
 from eqff.errors import ConfigError
-from eqff.models.mpnn import EdgeGeometry, MessagePassing
+from eqff.data import keys
+from eqff.models.mpnn import MessagePassing, MessagePassingModel
 from eqff.nn.mlp import mlp
 
 
@@ -136,24 +137,24 @@ class LiftedInteraction(MessagePassing):
         self.output = mlp([features, features, features])
 
     def message(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
-        angular = graph["orientation_legendre"]  # [E, K, lmax+1]: P_n(o_k . r_ij / |r_ij|)
-        radial = self.radial(graph["edge_basis"]) * graph["edge_envelope"].unsqueeze(-1)
+        angular = graph[keys.ORIENTATION_LEGENDRE]  # [E, K, lmax+1]: P_n(o_k . r_ij / |r_ij|)
+        radial = self.radial(graph[keys.EDGE_BASIS]) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1)
         radial = radial.view(radial.shape[0], self.lmax + 1, self.features)
         kernel = torch.einsum("ekn,enc->ekc", angular, radial)
-        return kernel * self.to_sender(h)[graph["senders"]]  # [E, K, C]
+        return kernel * self.to_sender(h)[graph[keys.SENDERS]]  # [E, K, C]
 
     def update(self, h: Tensor, aggregated: Tensor, graph: Dict[str, Tensor]) -> Tensor:
-        fiber = graph["fiber_legendre"]  # [K, K, lmax+1]: P_n(o_k . o_l) w_l (quadrature weights)
+        fiber = graph[keys.FIBER_LEGENDRE]  # [K, K, lmax+1]: P_n(o_k . o_l) w_l (quadrature weights)
         group_kernel = torch.einsum("kln,nc->ckl", fiber, self.fiber_weights)  # [C, K, K]
         mixed = torch.matmul(group_kernel, aggregated.permute(2, 1, 0)).permute(2, 1, 0)  # [N, K, C]
         return h + self.output(mixed)
 
 
-class LiftedGroupConv(nn.Module):
+class LiftedGroupConv(MessagePassingModel):
     def __init__(self, num_elements: int, cutoff: float, features: int = 32, num_orientations: int = 50,
                  num_layers: int = 3, num_basis: int = 8, lmax: int = 3, grid: str = "lebedev", envelope_p: int = 6,
                  avg_num_neighbors: float = 10.0):
-        super().__init__()
+        super().__init__(num_elements, features, cutoff, num_basis, envelope_p)
         if lmax < 1:
             raise ConfigError(f"lmax must be at least 1, got {lmax}")
         self.lmax = lmax
@@ -163,20 +164,20 @@ class LiftedGroupConv(nn.Module):
         self.register_buffer("weights", weights.to(torch.get_default_dtype()), persistent=False)
         fiber = legendre(orientations @ orientations.T, lmax) * weights.view(1, -1, 1)
         self.register_buffer("fiber_legendre", fiber.to(torch.get_default_dtype()), persistent=False)
-        self.embedding = nn.Embedding(num_elements, features)
-        self.geometry = EdgeGeometry(cutoff, num_basis, envelope_p)
         self.layers = nn.ModuleList(
             [LiftedInteraction(features, num_basis, lmax, avg_num_neighbors) for _ in range(num_layers)]
         )
         self.readout = mlp([features, features // 2, 1])
 
-    def forward(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tensor:
-        graph = self.geometry(edge_index, edge_vector)
-        cosines = (edge_vector @ self.orientations.T) / graph["edge_length"].unsqueeze(-1)  # [E, K]
-        graph["orientation_legendre"] = legendre(cosines, self.lmax)
-        graph["fiber_legendre"] = self.fiber_legendre
-        h = self.embedding(species).unsqueeze(1).expand(-1, self.orientations.shape[0], -1)  # [N, K, C]
-        for layer in self.layers:
-            h = layer(h, graph)
+    def attributes(self, graph: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        cosines = (graph[keys.EDGE_VECTOR] @ self.orientations.T) / graph[keys.EDGE_LENGTH].unsqueeze(-1)  # [E, K]
+        graph[keys.ORIENTATION_LEGENDRE] = legendre(cosines, self.lmax)
+        graph[keys.FIBER_LEGENDRE] = self.fiber_legendre
+        return graph
+
+    def embed(self, species: Tensor) -> Tensor:
+        return self.embedding(species).unsqueeze(1).expand(-1, self.orientations.shape[0], -1)  # [N, K, C]
+
+    def readout_energies(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         pooled = (h * self.weights.unsqueeze(-1)).sum(dim=1)
         return self.readout(pooled).squeeze(-1)

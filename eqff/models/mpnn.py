@@ -6,7 +6,10 @@
 
 A layer subclasses ``MessagePassing`` and defines ``message`` and ``update``. The edge
 geometry a_ij (vectors, lengths, radial basis, cutoff envelope) is computed once per
-structure by ``EdgeGeometry`` and passed to every layer in a ``graph`` dict.
+structure by ``EdgeGeometry`` and passed to every layer in a ``graph`` dict, whose keys are
+declared in eqff/data/keys.py. A model subclasses ``MessagePassingModel``, which owns the
+embedding, the geometry, the layer loop and the readout; its file keeps its layer, its formula
+and what it adds to the frame (extra edge attributes, a different embedding or readout).
 
 The sum is divided by a constant (the typical neighbour count of the training data) so that
 features keep their scale between a 9-atom molecule and a dense liquid. Dividing by a constant,
@@ -17,6 +20,7 @@ from typing import Dict
 import torch
 from torch import Tensor, nn
 
+from eqff.data import keys
 from eqff.nn.radial import BesselBasis, PolynomialEnvelope
 from eqff.nn.scatter import scatter_sum
 
@@ -32,12 +36,12 @@ class EdgeGeometry(nn.Module):
     def forward(self, edge_index: Tensor, edge_vector: Tensor) -> Dict[str, Tensor]:
         length = torch.linalg.norm(edge_vector, dim=-1)
         return {
-            "receivers": edge_index[0],
-            "senders": edge_index[1],
-            "edge_vector": edge_vector,
-            "edge_length": length,
-            "edge_basis": self.basis(length),
-            "edge_envelope": self.envelope(length),
+            keys.RECEIVERS: edge_index[0],
+            keys.SENDERS: edge_index[1],
+            keys.EDGE_VECTOR: edge_vector,
+            keys.EDGE_LENGTH: length,
+            keys.EDGE_BASIS: self.basis(length),
+            keys.EDGE_ENVELOPE: self.envelope(length),
         }
 
 
@@ -49,7 +53,7 @@ class MessagePassing(nn.Module):
         self.inv_avg_num_neighbors = 1.0 / float(avg_num_neighbors)
 
     def aggregate(self, messages: Tensor, graph: Dict[str, Tensor], num_nodes: int) -> Tensor:
-        return scatter_sum(messages, graph["receivers"], num_nodes) * self.inv_avg_num_neighbors
+        return scatter_sum(messages, graph[keys.RECEIVERS], num_nodes) * self.inv_avg_num_neighbors
 
     def forward(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         messages = self.message(h, graph)
@@ -60,3 +64,40 @@ class MessagePassing(nn.Module):
 
     def update(self, h: Tensor, aggregated: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         raise NotImplementedError
+
+
+class MessagePassingModel(nn.Module):
+    """A whole model of the frame: per-atom energies e_i from species and edge vectors r_ij.
+
+        graph = geometry(r) + attributes(graph)       a_ij, plus what the model adds
+        h^0   = embed(species)
+        h^t   = layer_t(h^(t-1), graph)               t = 1 .. T
+        e_i   = readout_energies(h^T, graph)
+
+    Subclasses build ``self.layers`` (an ``nn.ModuleList`` of layers called as
+    ``layer(h, graph) -> h``) and ``self.readout`` (or override ``readout_energies``), and
+    override ``attributes`` / ``embed`` where they need more than the defaults. The module
+    names (embedding, geometry, layers, readout) are those of every saved checkpoint."""
+
+    def __init__(self, num_elements: int, features: int, cutoff: float, num_basis: int, envelope_p: int):
+        super().__init__()
+        self.embedding = nn.Embedding(num_elements, features)
+        self.geometry = EdgeGeometry(cutoff, num_basis, envelope_p)
+
+    def forward(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tensor:
+        graph = self.geometry(edge_index, edge_vector)
+        graph[keys.SPECIES] = species
+        graph = self.attributes(graph)
+        h = self.embed(species)
+        for layer in self.layers:
+            h = layer(h, graph)
+        return self.readout_energies(h, graph)
+
+    def attributes(self, graph: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        return graph
+
+    def embed(self, species: Tensor) -> Tensor:
+        return self.embedding(species)
+
+    def readout_energies(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
+        return self.readout(h).squeeze(-1)

@@ -16,7 +16,8 @@ from typing import Dict
 
 from torch import Tensor, nn
 
-from eqff.models.mpnn import EdgeGeometry, MessagePassing
+from eqff.data import keys
+from eqff.models.mpnn import MessagePassing, MessagePassingModel
 from eqff.nn.mlp import mlp
 
 
@@ -29,28 +30,19 @@ class PointConvInteraction(MessagePassing):
         self.output = mlp([features, features, features])
 
     def message(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
-        kernel = self.kernel(graph["edge_vector"] * self.inv_cutoff) * graph["edge_envelope"].unsqueeze(-1)
-        return kernel * self.to_sender(h)[graph["senders"]]
+        kernel = self.kernel(graph[keys.EDGE_VECTOR] * self.inv_cutoff) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1)
+        return kernel * self.to_sender(h)[graph[keys.SENDERS]]
 
     def update(self, h: Tensor, aggregated: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         return h + self.output(aggregated)
 
 
-class PointConv(nn.Module):
+class PointConv(MessagePassingModel):
     def __init__(self, num_elements: int, cutoff: float, features: int = 64, kernel_features: int = 64,
                  num_layers: int = 3, envelope_p: int = 6, avg_num_neighbors: float = 10.0):
-        super().__init__()
-        self.embedding = nn.Embedding(num_elements, features)
         # only the envelope is used; the kernel sees the raw vector, not a radial basis
-        self.geometry = EdgeGeometry(cutoff, 1, envelope_p)
+        super().__init__(num_elements, features, cutoff, 1, envelope_p)
         self.layers = nn.ModuleList(
             [PointConvInteraction(features, kernel_features, cutoff, avg_num_neighbors) for _ in range(num_layers)]
         )
         self.readout = mlp([features, features // 2, 1])
-
-    def forward(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tensor:
-        graph = self.geometry(edge_index, edge_vector)
-        h = self.embedding(species)
-        for layer in self.layers:
-            h = layer(h, graph)
-        return self.readout(h).squeeze(-1)

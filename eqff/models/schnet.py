@@ -3,7 +3,8 @@ from typing import Dict
 
 from torch import Tensor, nn
 
-from eqff.models.mpnn import EdgeGeometry, MessagePassing
+from eqff.data import keys
+from eqff.models.mpnn import MessagePassing, MessagePassingModel
 from eqff.nn.mlp import mlp
 
 
@@ -17,27 +18,18 @@ class SchNetInteraction(MessagePassing):
         self.output = mlp([features, features, features], act="ssp")
 
     def message(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
-        filters = self.filter_network(graph["edge_basis"]) * graph["edge_envelope"].unsqueeze(-1)
-        return self.to_filter_space(h)[graph["senders"]] * filters
+        filters = self.filter_network(graph[keys.EDGE_BASIS]) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1)
+        return self.to_filter_space(h)[graph[keys.SENDERS]] * filters
 
     def update(self, h: Tensor, aggregated: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         return h + self.output(aggregated)
 
 
-class SchNet(nn.Module):
+class SchNet(MessagePassingModel):
     def __init__(self, num_elements: int, cutoff: float, features: int = 64, num_layers: int = 3,
                  num_basis: int = 16, envelope_p: int = 6, avg_num_neighbors: float = 10.0):
-        super().__init__()
-        self.embedding = nn.Embedding(num_elements, features)
-        self.geometry = EdgeGeometry(cutoff, num_basis, envelope_p)
+        super().__init__(num_elements, features, cutoff, num_basis, envelope_p)
         self.layers = nn.ModuleList(
             [SchNetInteraction(features, num_basis, avg_num_neighbors) for _ in range(num_layers)]
         )
         self.readout = mlp([features, features // 2, 1], act="ssp")
-
-    def forward(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tensor:
-        graph = self.geometry(edge_index, edge_vector)
-        h = self.embedding(species)
-        for layer in self.layers:
-            h = layer(h, graph)
-        return self.readout(h).squeeze(-1)

@@ -25,7 +25,8 @@ from e3nn import o3
 from e3nn.nn import Gate
 from torch import Tensor, nn
 
-from eqff.models.mpnn import EdgeGeometry, MessagePassing
+from eqff.data import keys
+from eqff.models.mpnn import MessagePassing, MessagePassingModel
 from eqff.nn.mlp import mlp
 from eqff.nn.scatter import scatter_sum
 
@@ -171,33 +172,31 @@ class SEGNNLayer(MessagePassing):
         self.self_connection = o3.Linear(irreps_in, irreps_hidden)
 
     def message(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
-        senders = graph["senders"]
-        receivers = graph["receivers"]
+        senders = graph[keys.SENDERS]
+        receivers = graph[keys.RECEIVERS]
         context = self.context(h[:, : self.num_scalars])
-        radial_inputs = torch.cat([graph["edge_basis"], context[receivers], context[senders]], dim=-1)
-        weights = self.radial(radial_inputs) * graph["edge_envelope"].unsqueeze(-1)
+        radial_inputs = torch.cat([graph[keys.EDGE_BASIS], context[receivers], context[senders]], dim=-1)
+        weights = self.radial(radial_inputs) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1)
         if self.use_fused_product:
-            return self.fused_product(self.linear_sender(h)[senders], graph["edge_harmonics"], weights)
-        return self.tensor_product(self.linear_sender(h)[senders], graph["edge_harmonics"], weights)
+            return self.fused_product(self.linear_sender(h)[senders], graph[keys.EDGE_HARMONICS], weights)
+        return self.tensor_product(self.linear_sender(h)[senders], graph[keys.EDGE_HARMONICS], weights)
 
     def update(self, h: Tensor, aggregated: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         x = self.update_linear_in(aggregated)
-        x = self.update_gate(self.update_product(x, graph["node_attributes"]))
+        x = self.update_gate(self.update_product(x, graph[keys.NODE_ATTRIBUTES]))
         return self.self_connection(h) + self.update_linear_out(x)
 
 
-class SEGNN(nn.Module):
+class SEGNN(MessagePassingModel):
     def __init__(self, num_elements: int, cutoff: float, features: int = 64, lmax: int = 2,
                  sh_lmax: int = 2, num_layers: int = 3, num_basis: int = 8, radial_features: int = 64,
                  context_features: int = 16, envelope_p: int = 6, avg_num_neighbors: float = 10.0):
-        super().__init__()
+        super().__init__(num_elements, features, cutoff, num_basis, envelope_p)
         self.num_scalars = features
         self.inv_avg_num_neighbors = 1.0 / float(avg_num_neighbors)
         irreps_hidden = hidden_irreps(features, lmax)
         irreps_sh = o3.Irreps.spherical_harmonics(sh_lmax)
         irreps_attr = o3.Irreps("1x0e") + irreps_sh
-        self.embedding = nn.Embedding(num_elements, features)
-        self.geometry = EdgeGeometry(cutoff, num_basis, envelope_p)
         self.harmonics = o3.SphericalHarmonics(irreps_sh, normalize=True, normalization="component")
         layers = []
         irreps_in = o3.Irreps(f"{features}x0e")
@@ -208,16 +207,15 @@ class SEGNN(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.readout = mlp([features, features // 2, 1])
 
-    def forward(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tensor:
-        graph = self.geometry(edge_index, edge_vector)
-        harmonics = self.harmonics(edge_vector)
-        graph["edge_harmonics"] = harmonics
-        num_nodes = species.shape[0]
-        neighbourhood = scatter_sum(harmonics * graph["edge_envelope"].unsqueeze(-1), graph["receivers"], num_nodes)
-        graph["node_attributes"] = torch.cat(
+    def attributes(self, graph: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        harmonics = self.harmonics(graph[keys.EDGE_VECTOR])
+        graph[keys.EDGE_HARMONICS] = harmonics
+        num_nodes = graph[keys.SPECIES].shape[0]
+        neighbourhood = scatter_sum(harmonics * graph[keys.EDGE_ENVELOPE].unsqueeze(-1), graph[keys.RECEIVERS], num_nodes)
+        graph[keys.NODE_ATTRIBUTES] = torch.cat(
             [torch.ones_like(neighbourhood[:, :1]), neighbourhood * self.inv_avg_num_neighbors], dim=-1
         )
-        h = self.embedding(species)
-        for layer in self.layers:
-            h = layer(h, graph)
+        return graph
+
+    def readout_energies(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         return self.readout(h[:, : self.num_scalars]).squeeze(-1)
