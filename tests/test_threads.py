@@ -76,3 +76,19 @@ def test_calculator_applies_the_policy(monkeypatch, restore_threads):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "_deploy_choice", None)
     assert EqffCalculator(model).threads == 2 == torch.get_num_threads()
+
+
+def test_openmm_forces_apply_the_policy(monkeypatch, restore_threads, ethanol):
+    pytest.importorskip("openmm")
+    import eqff.openmm
+    from eqff.models import build_model
+
+    model = build_model("schnet", elements=[1, 6, 8], cutoff=4.0)
+    monkeypatch.setattr(threads, "_deploy_choice", None)
+    eqff.openmm.python_force(model, topology=ethanol, threads=1)
+    assert torch.get_num_threads() == 1 and threads._deploy_choice == (1, "as asked")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "free_cores", lambda: (2, 0))
+    monkeypatch.setattr(threads, "_deploy_choice", None)
+    eqff.openmm.python_force(model, topology=ethanol)
+    assert torch.get_num_threads() == 2 and threads._deploy_choice == (2, "2 cores, 0 busy with other work")

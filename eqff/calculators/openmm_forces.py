@@ -52,6 +52,7 @@ from eqff import units
 from eqff.data import keys
 from eqff.nn.neighborlist import neighbor_list_torch
 from eqff.errors import ConfigError, UnknownElementError, element_names
+from eqff.threads import deploy_threads
 
 ModelLike = Union[str, os.PathLike, nn.Module]
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "single": torch.float32, "double": torch.float64,
@@ -317,11 +318,15 @@ def ml_atoms(atoms: Optional[Sequence[int]], num_particles: int) -> Optional[Lis
 def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequence[int]] = None,
                   periodic: Optional[bool] = None, dtype: Union[str, torch.dtype, None] = None,
                   subset_positions: bool = True, script: bool = True,
-                  device: Union[str, torch.device] = "cpu", skin: float = 1.0) -> OpenMMModule:
+                  device: Union[str, torch.device] = "cpu", skin: float = 1.0,
+                  threads: Optional[int] = None) -> OpenMMModule:
     """The module a TorchForce (``subset_positions=True``: forward gets every particle) or a
     PythonForce with ``setParticles`` (``subset_positions=False``: forward gets the ML atoms
     only) runs. See the module docstring for the arguments; ``skin`` (Å) is the neighbour-list
-    skin of ``OpenMMModule`` (0: a fresh list every step)."""
+    skin of ``OpenMMModule`` (0: a fresh list every step); ``threads``: torch's intra-op threads
+    (None: eqff chooses once per process, eqff/threads.py; the TorchForce's libtorch is this
+    process's torch, so the choice applies to it too)."""
+    deploy_threads(threads)
     if hasattr(atoms, "get_atomic_numbers"):  # an ase.Atoms as atoms=: the whole system, its elements
         if topology is not None:
             raise ConfigError("atoms= is an ase.Atoms (the whole system); do not pass topology= as well")
@@ -353,18 +358,21 @@ def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequen
 
 
 def torch_force(model: ModelLike, atoms: Optional[Sequence[int]] = None, periodic: Optional[bool] = None,
-                topology: Any = None, dtype: Union[str, torch.dtype, None] = None, skin: float = 1.0):
+                topology: Any = None, dtype: Union[str, torch.dtype, None] = None, skin: float = 1.0,
+                threads: Optional[int] = None):
     """An ``openmmtorch.TorchForce`` running the potential (it returns forces itself).
 
     ``model``: checkpoint or export path, ``Potential`` or loaded export; ``atoms``: ML atom
     indices in the System (None: all); ``topology``: Topology, ase.Atoms or atomic numbers of
     the whole System; ``periodic``: None follows the topology; ``dtype``: None keeps the model's;
-    ``skin``: neighbour-list skin in Å (the list is rebuilt when an atom moved skin/2; 0: every step).
+    ``skin``: neighbour-list skin in Å (the list is rebuilt when an atom moved skin/2; 0: every step);
+    ``threads``: torch's intra-op threads (None: eqff chooses once per process, eqff/threads.py).
     A ``.pt2`` export raises ``ConfigError``: TorchForce runs TorchScript only (use ``python_force``)."""
     if _is_pt2_model(model):
         raise ConfigError(_PT2_NOT_TORCHSCRIPT)
     openmmtorch = import_openmmtorch()
-    module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=True, script=True, skin=skin)
+    module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=True, script=True, skin=skin,
+                           threads=threads)
     force = openmmtorch.TorchForce(module)
     force.setOutputsForces(True)
     force.setUsesPeriodicBoundaryConditions(bool(module.periodic))
@@ -488,7 +496,8 @@ class PythonForceComputation:
 
 def python_force(model: ModelLike, atoms: Optional[Sequence[int]] = None, periodic: Optional[bool] = None,
                  topology: Any = None, dtype: Union[str, torch.dtype, None] = None,
-                 device: Union[str, torch.device] = "cpu", script: bool = False, skin: float = 1.0):
+                 device: Union[str, torch.device] = "cpu", script: bool = False, skin: float = 1.0,
+                 threads: Optional[int] = None):
     """An ``openmm.PythonForce`` running the potential with any torch, on ``device`` (e.g.
     "cuda" when TorchForce is unavailable). Same arguments as ``torch_force``; ``script=False``
     runs an in-memory or checkpoint model eagerly (TorchScript exports run scripted anyway, a
@@ -496,7 +505,7 @@ def python_force(model: ModelLike, atoms: Optional[Sequence[int]] = None, period
     import openmm
 
     module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=False, script=script,
-                           device=device, skin=skin)
+                           device=device, skin=skin, threads=threads)
     force = openmm.PythonForce(PythonForceComputation(module, device))
     if atoms is not None:
         force.setParticles([int(i) for i in atoms])

@@ -11,7 +11,8 @@ Registered in the ``openmmml.potentials`` entry-point group (pyproject.toml), so
 Arguments of ``createSystem`` / ``createMixedSystem`` understood here:
 ``implementation`` "auto" (default: TorchForce when openmmtorch imports, else PythonForce),
 "torchforce" or "pythonforce"; ``precision`` "single"/"double" (or ``dtype``; default: the
-model's); ``device`` (PythonForce only; default "cpu").
+model's); ``device`` (PythonForce only; default "cpu"); ``threads`` (torch's intra-op threads;
+default: eqff chooses once per process, eqff/threads.py).
 
 ``createMixedSystem(interpolate=True)`` copies the ML force, which crashes for a TorchForce
 with openmm 8.6.1 + openmmtorch 1.5 (its deserialisation segfaults): there "auto" uses a
@@ -56,7 +57,7 @@ class EqffPotentialImpl(MLPotentialImpl):
 
     def addForces(self, topology, system, atoms: Optional[Iterable[int]], forceGroup: int,
                   implementation: str = "auto", precision: Optional[str] = None, dtype: Optional[str] = None,
-                  device: Optional[str] = None, **args) -> None:
+                  device: Optional[str] = None, threads: Optional[int] = None, **args) -> None:
         import warnings
 
         from eqff.calculators.openmm_forces import ml_force
@@ -76,7 +77,7 @@ class EqffPotentialImpl(MLPotentialImpl):
                 implementation = "pythonforce"
         periodic = topology.getPeriodicBoxVectors() is not None or system.usesPeriodicBoundaryConditions()
         kwargs = dict(atoms=None if atoms is None else list(atoms), periodic=periodic, topology=topology,
-                      dtype=dtype if dtype is not None else precision)
+                      dtype=dtype if dtype is not None else precision, threads=threads)
         if device is not None:
             kwargs["device"] = device
         force = ml_force(self.model, implementation=implementation, **kwargs)
