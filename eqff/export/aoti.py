@@ -87,7 +87,11 @@ class EnergyForcesVirial(nn.Module):
                 cell: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         p = self.potential
         z = torch.clamp(atomic_numbers, 0, p.species_of_z.shape[0] - 1)
-        species = p.species_of_z[z]
+        # one species per position, said by an op: torch.export then knows the two inputs' sizes
+        # are one number from the start (unified only at the end, a runtime check in ace's
+        # neighbour table kept the numbers' own size symbol, undeclared in the C++: "s9 was not
+        # declared in this scope")
+        species = p.species_of_z[z].reshape(positions.shape[0])
         unknown = species < 0
         species = torch.where(unknown, torch.zeros_like(species), species)
         positions = positions.requires_grad_(True)
