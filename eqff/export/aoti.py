@@ -116,15 +116,17 @@ class _TraceableSlots(nn.Module):
     """ace's ``NeighbourSlots`` for tracing: the same table, its width a data-dependent size
     (``.item()``) instead of ``int()``; returns width 0, and ``_TraceableEdgeMessages`` reads
     the true width from the table's length (ace passes the width through a tensor and
-    ``int()``, which tracing cannot keep symbolic). Needs >= 1 edge (the loader pads)."""
+    ``int()``, which tracing cannot keep symbolic). Needs >= 2 edges (the loader pads)."""
 
     def forward(self, receivers: Tensor, num_nodes: int) -> Tuple[Tensor, Tensor, int]:
         edges = receivers.shape[0]
         device = receivers.device
         order = torch.argsort(receivers, stable=True)
         counts = torch.zeros(num_nodes, dtype=torch.long, device=device).index_add(0, receivers, torch.ones_like(receivers))
-        width = counts.max().item()
-        torch._check(width >= 1)
+        # at least 2 slots (an empty slot adds exactly zero): with a width that may be 1, inductor
+        # in torch 2.13 cannot choose a bmm layout ("Could not guard on ... Eq(u0, 1)")
+        width = torch.clamp(counts.max(), min=2).item()
+        torch.ops.aten.sym_constrain_range_for_size.default(width, min=2)  # an op: torch.export sees it
         torch._check(width <= edges)
         first = torch.cumsum(counts, 0) - counts
         sorted_receivers = receivers[order]
