@@ -1,4 +1,5 @@
 import os
+import sys
 
 import ase.io
 import pytest
@@ -8,7 +9,22 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 # one thread in every test process and every `eqff` subprocess they start (see _one_thread);
 # eqff's own choice of threads (eqff/threads.py) respects it and is tested in test_threads.py
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# the `eqff` console script the tests run (test_cli, test_train) is this interpreter's: its bin/ first
+# on PATH, also when pytest runs as `.venv/bin/python -m pytest` without activating the venv (.ci/run)
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 MODELS = ["ace", "schnet", "egnn", "segnn"]
+
+# openmmtorch (TorchForce) is the `torchforce` extra: it links torch 2.9.1 and fails to import with
+# any other torch. On the newest stack (plain `pip install eqff`, newest torch) the tests marked
+# `torchforce` are skipped; PythonForce, ASE, training and export are tested on both stacks.
+try:
+    from eqff.calculators.openmm_forces import import_openmmtorch
+
+    import_openmmtorch()
+    HAS_OPENMMTORCH = True
+except ImportError:
+    HAS_OPENMMTORCH = False
+NEEDS_OPENMMTORCH = "needs openmmtorch (the torchforce extra: torch 2.9.1)"
 
 
 def data_path(name: str) -> str:
@@ -38,6 +54,20 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "torchforce: needs openmmtorch.TorchForce (the torchforce extra, torch 2.9.1); "
+                                       "skipped where openmmtorch does not import")
+
+
+def pytest_collection_modifyitems(config, items):
+    if HAS_OPENMMTORCH:
+        return
+    skip = pytest.mark.skip(reason=NEEDS_OPENMMTORCH)
+    for item in items:
+        if item.get_closest_marker("torchforce") is not None:
+            item.add_marker(skip)
 
 
 # What the hardening tests tried (inputs, kills, MD steps), printed at the end of the run.

@@ -180,23 +180,32 @@ def _bad_files(tmp_path, model):
     return files
 
 
-def test_bad_model_files_give_clear_errors(ethanol, tmp_path, capsys):
+BAD_FILE_ERRORS = {"random bytes": "not an eqff file|cannot read", "truncated export": "cannot read|corrupt|truncated",
+                   "foreign TorchScript": "not an eqff export", "foreign pickle": "not an eqff checkpoint",
+                   "other export format": "eqff-torchscript-v9", "missing": "no such file"}
+
+
+def test_bad_model_files_give_clear_errors(tmp_path, capsys):
+    """(Through eqff.openmm.torch_force: test_bad_model_files_give_clear_errors_in_torch_force.)"""
     model = _model("schnet", ["C", "H", "O"])
-    expected = {"random bytes": "not an eqff file|cannot read", "truncated export": "cannot read|corrupt|truncated",
-                "foreign TorchScript": "not an eqff export", "foreign pickle": "not an eqff checkpoint",
-                "other export format": "eqff-torchscript-v9", "missing": "no such file"}
+    expected = BAD_FILE_ERRORS
     for label, path in _bad_files(tmp_path, model).items():
         with pytest.raises(ModelFileError, match=expected[label]):
             load_potential(path)
         with pytest.raises(ModelFileError, match=expected[label]):
             eqff.EqffCalculator(str(path))
-        with pytest.raises(ModelFileError, match=expected[label]):
-            eqff.openmm.torch_force(str(path), topology=ethanol)
         if label != "foreign TorchScript" and label != "other export format":  # those are TorchScript: refused as exports
             assert main(["export", str(path), "-o", str(tmp_path / "out.pt")]) == 2
             assert "eqff export: error:" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "good.pt"), "-o", str(tmp_path / "out.pt")]) == 2
     assert "already an exported" in capsys.readouterr().err
+
+
+@pytest.mark.torchforce
+def test_bad_model_files_give_clear_errors_in_torch_force(ethanol, tmp_path):
+    for label, path in _bad_files(tmp_path, _model("schnet", ["C", "H", "O"])).items():
+        with pytest.raises(ModelFileError, match=BAD_FILE_ERRORS[label]):
+            eqff.openmm.torch_force(str(path), topology=ethanol)
 
 
 def test_elements_the_model_lacks_and_broken_inputs(tmp_path):

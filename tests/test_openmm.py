@@ -26,6 +26,12 @@ from eqff.models.io import potential_state
 from eqff.predict import predict
 from conftest import MODELS
 
+# TorchForce needs openmmtorch (the torchforce extra, torch 2.9.1): tests and halves marked
+# `torchforce` are skipped where it does not import (conftest.py); PythonForce runs with any torch.
+TORCHFORCE = pytest.mark.torchforce
+IMPLEMENTATIONS = [pytest.param("torchforce", marks=TORCHFORCE), "pythonforce"]
+FORCES = {"torchforce": ("TorchForce", eqff.openmm.torch_force), "pythonforce": ("PythonForce", eqff.openmm.python_force)}
+
 TOLERANCE = 1e-5
 FORCEFIELD = os.path.join(os.path.dirname(__file__), "..", "md_scripts", "data", "ethanol_nonbonded.xml")
 
@@ -84,7 +90,11 @@ _SLOW = pytest.mark.slow
     pytest.param("segnn", "water_192", marks=_SLOW), pytest.param("egnn", "ethanol", marks=_SLOW),
     pytest.param("egnn", "water_192", marks=_SLOW),
 ])
-def test_one_number_everywhere(kind, name, ethanol, water, tmp_path):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_one_number_everywhere(implementation, kind, name, ethanol, water, tmp_path):
+    """implementation="torchforce": TorchForce (from the file, from memory) and openmm-ml's
+    TorchForce; "pythonforce": the exported module, the ASE calculator, PythonForce and
+    openmm-ml's PythonForce (everything that needs no openmmtorch, so it runs on every stack)."""
     atoms = _structures(ethanol, water)[name]
     topology, _, order = eqff.openmm.topology_from_atoms(atoms)
     atoms = atoms[order]  # OpenMM's order: molecule by molecule
@@ -99,30 +109,31 @@ def test_one_number_everywhere(kind, name, ethanol, water, tmp_path):
     positions_nm = atoms.positions * units.ANGSTROM_TO_NM
     results = {}
 
-    module = load_exported(exported)
-    out = module.compute(torch.tensor(atoms.numbers), torch.tensor(atoms.positions), torch.tensor(atoms.cell.array),
-                         torch.tensor(atoms.pbc))
-    results["exported compute"] = (float(out["energy"][0].detach()) * units.EV_TO_KJ_PER_MOL,
-                                   out["forces"].detach().numpy() * units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM)
-    box = torch.tensor(atoms.cell.array * units.ANGSTROM_TO_NM) if atoms.pbc.all() else None
-    energy, forces = module.compute_openmm(torch.tensor(atoms.numbers), torch.tensor(positions_nm), box)
-    results["exported compute_openmm"] = (float(energy.detach()), forces.numpy())
-    for source in (exported, checkpoint):
-        copy_ = atoms.copy()
-        copy_.calc = eqff.EqffCalculator(str(source), dtype="float64")
-        results[f"ASE from {source.name}"] = (copy_.get_potential_energy() * units.EV_TO_KJ_PER_MOL,
-                                             copy_.get_forces() * units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM)
-    for label, make in [("TorchForce", eqff.openmm.torch_force), ("PythonForce", eqff.openmm.python_force)]:
-        system = _system(atoms)
-        system.addForce(make(str(exported), topology=topology))
-        results[label] = _evaluate(system, positions_nm)
+    if implementation == "pythonforce":
+        module = load_exported(exported)
+        out = module.compute(torch.tensor(atoms.numbers), torch.tensor(atoms.positions),
+                             torch.tensor(atoms.cell.array), torch.tensor(atoms.pbc))
+        results["exported compute"] = (float(out["energy"][0].detach()) * units.EV_TO_KJ_PER_MOL,
+                                       out["forces"].detach().numpy() * units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM)
+        box = torch.tensor(atoms.cell.array * units.ANGSTROM_TO_NM) if atoms.pbc.all() else None
+        energy, forces = module.compute_openmm(torch.tensor(atoms.numbers), torch.tensor(positions_nm), box)
+        results["exported compute_openmm"] = (float(energy.detach()), forces.numpy())
+        for source in (exported, checkpoint):
+            copy_ = atoms.copy()
+            copy_.calc = eqff.EqffCalculator(str(source), dtype="float64")
+            results[f"ASE from {source.name}"] = (copy_.get_potential_energy() * units.EV_TO_KJ_PER_MOL,
+                                                 copy_.get_forces() * units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM)
+    label, make = FORCES[implementation]
     system = _system(atoms)
-    system.addForce(eqff.openmm.torch_force(model, atoms=atoms))  # in-memory model, ase.Atoms as the system
-    results["TorchForce from memory, Reference platform"] = _evaluate(system, positions_nm, platform="Reference")
-    for implementation in ("torchforce", "pythonforce"):
-        system = MLPotential("eqff", modelPath=str(checkpoint)).createSystem(topology, implementation=implementation)
-        assert system.usesPeriodicBoundaryConditions() == bool(atoms.pbc.all())
-        results[f"openmm-ml {implementation}"] = _evaluate(system, positions_nm)
+    system.addForce(make(str(exported), topology=topology))
+    results[label] = _evaluate(system, positions_nm)
+    if implementation == "torchforce":
+        system = _system(atoms)
+        system.addForce(eqff.openmm.torch_force(model, atoms=atoms))  # in-memory model, ase.Atoms as the system
+        results["TorchForce from memory, Reference platform"] = _evaluate(system, positions_nm, platform="Reference")
+    system = MLPotential("eqff", modelPath=str(checkpoint)).createSystem(topology, implementation=implementation)
+    assert system.usesPeriodicBoundaryConditions() == bool(atoms.pbc.all())
+    results[f"openmm-ml {implementation}"] = _evaluate(system, positions_nm)
     for label, (energy, forces) in results.items():
         _assert_close(label, energy, forces, ref_energy, ref_forces)
 
@@ -145,7 +156,8 @@ def _solvated_ethanol(ethanol, water):
     return combined
 
 
-def test_subset_and_atom_order(ethanol, water):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_subset_and_atom_order(implementation, ethanol, water):
     """A periodic ML subset: energy of the ML atoms alone in the periodic box, not minimum-image
     (openmm-ml#52/#77); the same for any order of the ML atom list (openmm-ml#130)."""
     atoms = _solvated_ethanol(ethanol, water)
@@ -159,19 +171,19 @@ def test_subset_and_atom_order(ethanol, water):
     ref_forces[ml] = reference["forces"] * units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM
     shuffled = [4, 8, 0, 2, 7, 1, 6, 3, 5]
     positions_nm = atoms.positions * units.ANGSTROM_TO_NM
-    for make in (eqff.openmm.torch_force, eqff.openmm.python_force):
-        for order in (ml, shuffled):
-            system = _system(atoms)
-            system.addForce(make(model, atoms=order, topology=atoms))
-            energy, forces = _evaluate(system, positions_nm)
-            _assert_close(f"{make.__name__} atoms={order}", energy, forces, ref_energy, ref_forces)
+    _, make = FORCES[implementation]
+    for order in (ml, shuffled):
+        system = _system(atoms)
+        system.addForce(make(model, atoms=order, topology=atoms))
+        energy, forces = _evaluate(system, positions_nm)
+        _assert_close(f"{make.__name__} atoms={order}", energy, forces, ref_energy, ref_forces)
     # the open-boundary energy of the same coordinates is different: the periodic box matters
     open_solute = solute.copy()
     open_solute.pbc = False
     assert abs(float(predict(model, [open_solute])[0]["energy"]) * units.EV_TO_KJ_PER_MOL - ref_energy) > 1e-3
 
 
-@pytest.mark.parametrize("implementation", ["torchforce", "pythonforce"])
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_openmmml_mixed_system(implementation, ethanol, water, tmp_path):
     atoms = _solvated_ethanol(ethanol, water)
     model = _model("schnet", ethanol)
@@ -227,6 +239,7 @@ def test_openmmml_interpolation_uses_a_copyable_force(ethanol, water):
     assert energy == pytest.approx(_evaluate(mixed, positions_nm, platform="Reference")[0], rel=1e-9)
 
 
+@TORCHFORCE
 def test_box_thinner_than_twice_the_cutoff(water):
     """Three waters in a 4 Å box with a 4 Å cutoff: many images, computed exactly, not an error."""
     atoms = water[:9].copy()
@@ -240,6 +253,7 @@ def test_box_thinner_than_twice_the_cutoff(water):
                   reference["forces"] * units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM)
 
 
+@TORCHFORCE
 def test_float32_export_close_to_float64(water, tmp_path):
     atoms = _outside_the_box(water)
     model = _model("schnet", atoms)
@@ -263,24 +277,20 @@ def test_python_force_survives_copy_and_serialisation(ethanol):
         _assert_close("copied PythonForce", energy, forces, *expected, tolerance=1e-12)
 
 
-def test_errors_are_clear(ethanol, water, tmp_path):
+@TORCHFORCE
+def test_torch_force_errors_are_clear(ethanol, water):
+    """The errors of test_errors_are_clear raised through torch_force."""
     model = _model("schnet", water)  # H and O only
     with pytest.raises(UnknownElementError, match=r"ML atoms \[0, 1\] are C,"):
         eqff.openmm.torch_force(model, topology=ethanol)
-    with pytest.raises(UnknownElementError, match="elements"):
-        eqff.openmm.python_force(model, atoms=[0, 2, 3], topology=ethanol)
     with pytest.raises(ConfigError, match="elements of the System"):
         eqff.openmm.torch_force(model, atoms=None, periodic=False)
     with pytest.raises(ConfigError, match="duplicate"):
         eqff.openmm.torch_force(model, atoms=[3, 3], topology=water)
-    with pytest.raises(ConfigError, match="outside"):
-        eqff.openmm.python_force(model, atoms=[0, 500], topology=water)
     slab = water.copy()
     slab.pbc = [True, True, False]
     with pytest.raises(ConfigError, match="all three directions or none"):
         eqff.openmm.torch_force(model, topology=slab)
-    with pytest.raises(ConfigError, match="implementation"):
-        eqff.openmm.ml_force(model, implementation="cuda-graphs", topology=water)
     # a simulation that blew up: an error, not a number
     system = _system(water)
     system.addForce(eqff.openmm.torch_force(model, topology=water))
@@ -288,6 +298,19 @@ def test_errors_are_clear(ethanol, water, tmp_path):
     positions[5] = np.nan
     with pytest.raises(openmm.OpenMMException, match="NaN"):  # OpenMM itself checks before our force runs
         _evaluate(system, positions)
+
+
+def test_errors_are_clear(ethanol, water, tmp_path):
+    """(The TorchForce ones: test_torch_force_errors_are_clear.)"""
+    model = _model("schnet", water)  # H and O only
+    with pytest.raises(UnknownElementError, match="elements"):
+        eqff.openmm.python_force(model, atoms=[0, 2, 3], topology=ethanol)
+    with pytest.raises(ConfigError, match="outside"):
+        eqff.openmm.python_force(model, atoms=[0, 500], topology=water)
+    with pytest.raises(ConfigError, match="implementation"):
+        eqff.openmm.ml_force(model, implementation="cuda-graphs", topology=water)
+    positions = water.positions * units.ANGSTROM_TO_NM
+    positions[5] = np.nan
     module = eqff.openmm.openmm_module(model, topology=water)
     with pytest.raises(torch.jit.Error, match=r"positions of atoms \[5\] are not finite"):
         module(torch.tensor(positions), torch.tensor(water.cell.array * units.ANGSTROM_TO_NM))
@@ -303,6 +326,7 @@ def test_errors_are_clear(ethanol, water, tmp_path):
         MLPotential("eqff", modelPath=str(tmp_path / "missing.pt"))
 
 
+@TORCHFORCE
 @pytest.mark.parametrize("kind", MODELS)
 def test_torch_force_scripts_every_model(kind, ethanol):
     """Every architecture goes through TorchScript into a TorchForce (float32, the MD default)."""
@@ -338,6 +362,7 @@ print("ok")
 """
 
 
+@TORCHFORCE
 def test_torch_force_works_when_openmm_is_imported_first(tmp_path):
     """A fresh process that imports openmm before torch: OpenMM's TorchForce kernels fail to load
     until eqff reloads the plugins; the Context then runs on Reference and CPU."""

@@ -206,11 +206,14 @@ def _openmm_tests():
     ("pointconv", "ethanol"), ("pointconv", "water_192"), ("lifted", "ethanol"),
     pytest.param("lifted", "water_192", marks=pytest.mark.slow),
 ])
-def test_openmm_one_number_everywhere(kind, name, ethanol, water, tmp_path):
-    """Eager, exported, ASE, TorchForce, PythonForce and openmm-ml agree (float64)."""
-    _openmm_tests().test_one_number_everywhere(kind, name, ethanol, water, tmp_path)
+@pytest.mark.parametrize("implementation", [pytest.param("torchforce", marks=pytest.mark.torchforce), "pythonforce"])
+def test_openmm_one_number_everywhere(implementation, kind, name, ethanol, water, tmp_path):
+    """Eager, exported, ASE, TorchForce, PythonForce and openmm-ml agree (float64); the
+    TorchForce half needs openmmtorch (see test_openmm.test_one_number_everywhere)."""
+    _openmm_tests().test_one_number_everywhere(implementation, kind, name, ethanol, water, tmp_path)
 
 
+@pytest.mark.torchforce
 @pytest.mark.parametrize("kind", NEW_MODELS)
 def test_openmm_torch_force_float32(kind, ethanol):
     _openmm_tests().test_torch_force_scripts_every_model(kind, ethanol)
