@@ -79,7 +79,8 @@ def run_openmm(model_path: Path, atoms, steps: int, output: Path, timestep_fs: f
     system = openmm.System()
     for atom in topology.atoms():
         system.addParticle(atom.element.mass)
-    system.addForce(eqff.openmm.torch_force(str(model_path), topology=topology))
+    # TorchForce with the torchforce extra (torch 2.9.1), else PythonForce (with a warning)
+    system.addForce(eqff.openmm.ml_force(str(model_path), implementation="auto", topology=topology))
     integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1.0 / unit.picosecond, timestep_fs * unit.femtosecond)
     integrator.setRandomNumberSeed(seed)
     simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("CPU"))

@@ -6,9 +6,9 @@ import sys
 import pytest
 
 
-# the demo's OpenMM part runs a TorchForce (eqff/demo.py); with --no-openmm training and ASE are
-# tested where openmmtorch does not import
-@pytest.mark.parametrize("openmm", [pytest.param(True, marks=pytest.mark.torchforce, id="openmm"),
+# the demo runs OpenMM with a TorchForce (torchforce extra) or a PythonForce (newest torch), and
+# with --no-openmm only training and ASE
+@pytest.mark.parametrize("openmm", [pytest.param(True, id="openmm"),
                                     pytest.param(False, id="no-openmm")])
 def test_demo_trains_then_runs_ase_and_openmm(openmm, tmp_path):
     out = tmp_path / "demo"

@@ -86,9 +86,9 @@ def test_wheel_installs_outside_the_checkout(installed, tmp_path):
     assert Path(origin.stdout.strip()).resolve() == (target / "eqff" / "__init__.py").resolve(), origin.stdout
 
 
-# the demo's OpenMM part runs a TorchForce (eqff/demo.py): with --no-openmm the installed demo
-# (shipped potential, ASE) is tested where openmmtorch does not import
-@pytest.mark.parametrize("openmm", [pytest.param(True, marks=pytest.mark.torchforce, id="openmm"),
+# the installed demo with OpenMM (TorchForce or PythonForce, whichever the stack has) and without
+# (shipped potential, ASE only)
+@pytest.mark.parametrize("openmm", [pytest.param(True, id="openmm"),
                                     pytest.param(False, id="no-openmm")])
 def test_demo_runs_outside_the_checkout(openmm, installed, tmp_path):
     _, target = installed
