@@ -55,6 +55,7 @@ from eqff import units
 from eqff._version import __version__
 from eqff.data import keys
 from eqff.errors import ModelFileError
+from eqff.export.archive import read_archive_json
 from eqff.models.potential import Potential
 
 PT2_FORMAT = "eqff-pt2-v1"
@@ -364,16 +365,7 @@ def is_pt2(path: str | os.PathLike) -> bool:
 
 def read_pt2_metadata(path: str | os.PathLike) -> Dict[str, Any]:
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ModelFileError(f"{path}: no such file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.endswith("/extra/" + METADATA_FILE)]
-            if not names:
-                raise ModelFileError(f"{path}: an AOTInductor package, but not an eqff export (no {METADATA_FILE})")
-            info = json.loads(archive.read(names[0]))
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise ModelFileError(f"{path}: not a readable eqff model file ({error})") from error
+    info = read_archive_json(path, "/extra/" + METADATA_FILE, "an AOTInductor package")
     if not isinstance(info, dict) or info.get("format") != PT2_FORMAT:
         found = info.get("format") if isinstance(info, dict) else None
         raise ModelFileError(f"{path}: export format {found!r}; this eqff {__version__} reads {PT2_FORMAT!r} "

@@ -28,6 +28,7 @@ from eqff import units
 from eqff._version import __version__
 from eqff.data import keys
 from eqff.errors import ModelFileError
+from eqff.export.archive import read_archive_json
 from eqff.export.aoti import Pt2Potential, export_pt2, is_pt2, load_pt2, read_pt2_metadata
 from eqff.models.io import tensor_checksum
 from eqff.models.potential import Potential
@@ -211,16 +212,7 @@ def read_metadata(path: str | os.PathLike) -> Dict[str, Any]:
     path = os.fspath(path)
     if is_pt2(path):
         return read_pt2_metadata(path)
-    if not os.path.exists(path):
-        raise ModelFileError(f"{path}: no such file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.endswith("extra/" + METADATA_FILE)]
-            if not names:
-                raise ModelFileError(f"{path}: a TorchScript file, but not an eqff export (no {METADATA_FILE})")
-            info = json.loads(archive.read(names[0]))
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise ModelFileError(f"{path}: not a readable eqff model file ({error})") from error
+    info = read_archive_json(path, "extra/" + METADATA_FILE, "a TorchScript file")
     if not isinstance(info, dict) or info.get("format") != EXPORT_FORMAT:
         found = info.get("format") if isinstance(info, dict) else None
         version = info.get("eqff_version") if isinstance(info, dict) else None
