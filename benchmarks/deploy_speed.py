@@ -71,18 +71,11 @@ def openmm_case(model, atoms, args, implementation):
 
     import eqff.openmm
 
-    topology, positions, order = eqff.openmm.topology_from_atoms(atoms)
-    system = openmm.System()
-    for mass in atoms.get_masses()[order]:
-        system.addParticle(mass)
-    if atoms.pbc.all():
-        system.setDefaultPeriodicBoxVectors(*(atoms.cell.array * 0.1))
-    make = eqff.openmm.torch_force if implementation == "torchforce" else eqff.openmm.python_force
-    system.addForce(make(model, topology=topology, dtype=args.dtype))
+    setup = eqff.openmm.system_from_atoms(atoms, model, implementation=implementation, dtype=args.dtype)
     integrator = openmm.VerletIntegrator(args.timestep * unit.femtosecond)
     platform = openmm.Platform.getPlatformByName("CPU")
-    context = openmm.Context(system, integrator, platform, {"Threads": str(args.threads)})
-    context.setPositions(positions)
+    context = openmm.Context(setup.system, integrator, platform, {"Threads": str(args.threads)})
+    context.setPositions(setup.positions)
     context.setVelocitiesToTemperature(300 * unit.kelvin, 1)
     return timed(integrator.step, args.warmup, args.min_time)
 

@@ -133,17 +133,10 @@ def _openmm_context(model, atoms, dtype, implementation):
 
     import eqff.openmm
 
-    system = openmm.System()
-    for mass in atoms.get_masses():
-        system.addParticle(mass)
-    if atoms.pbc.all():
-        system.setDefaultPeriodicBoxVectors(*(atoms.cell.array * 0.1))
-    make = eqff.openmm.torch_force if implementation == "torchforce" else eqff.openmm.python_force
-    force = make(model, topology=atoms, dtype=dtype)
-    system.addForce(force)
+    setup = eqff.openmm.system_from_atoms(atoms, model, implementation=implementation, dtype=dtype)
     integrator = openmm.VerletIntegrator(0.5 * unit.femtosecond)
-    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
-    context.setPositions(atoms.positions * 0.1)
+    context = openmm.Context(setup.system, integrator, openmm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+    context.setPositions(setup.positions)
     context.setVelocitiesToTemperature(300 * unit.kelvin, 1)
     return {"integrator": integrator, "context": context}
 

@@ -75,16 +75,11 @@ def run_openmm(model_path: Path, atoms, steps: int, output: Path, timestep_fs: f
 
     import eqff.openmm
 
-    topology, positions, _ = eqff.openmm.topology_from_atoms(atoms)
-    system = openmm.System()
-    for atom in topology.atoms():
-        system.addParticle(atom.element.mass)
     # TorchForce with the torchforce extra (torch 2.9.1), else PythonForce (with a warning)
-    system.addForce(eqff.openmm.ml_force(str(model_path), implementation="auto", topology=topology))
+    setup = eqff.openmm.system_from_atoms(atoms, str(model_path), implementation="auto")
     integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1.0 / unit.picosecond, timestep_fs * unit.femtosecond)
     integrator.setRandomNumberSeed(seed)
-    simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("CPU"))
-    simulation.context.setPositions(positions * unit.nanometer)
+    simulation = setup.simulation(integrator, platform="CPU")
     simulation.context.setVelocitiesToTemperature(300 * unit.kelvin, seed)
     interval = max(steps // 100, 1)
     log = output / "openmm_nvt.csv"
@@ -92,7 +87,7 @@ def run_openmm(model_path: Path, atoms, steps: int, output: Path, timestep_fs: f
     simulation.reporters.append(app.StateDataReporter(str(log), interval, step=True, time=True, potentialEnergy=True,
                                                       temperature=True, speed=True))
     with open(output / "openmm_topology.pdb", "w") as handle:
-        app.PDBFile.writeFile(topology, positions * 10.0 * unit.angstrom, handle)
+        app.PDBFile.writeFile(setup.topology, setup.positions, handle)
     simulation.step(5)  # warm-up (first TorchForce call loads the model)
     start = time.perf_counter()
     simulation.step(steps)

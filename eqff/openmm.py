@@ -4,6 +4,8 @@
     force = eqff.openmm.python_force("ethanol.pt", topology=pdb.topology)    # openmm.PythonForce
     system.addForce(force)
 
+or, for an ``ase.Atoms``, the whole System at once:
+``setup = eqff.openmm.system_from_atoms(atoms, "ethanol.pt")`` (eqff.calculators.openmm_system);
 or through openmm-ml: ``MLPotential("eqff", modelPath="ethanol.pt").createSystem(topology)``.
 The implementation and its decisions (units, periodicity, subsets) are documented in
 ``eqff.calculators.openmm_forces``.
@@ -15,9 +17,9 @@ from eqff.calculators.openmm_forces import (
     ml_force,
     openmm_module,
     python_force,
-    topology_from_atoms,
     torch_force,
 )
+from eqff.calculators.openmm_system import OpenMMSystem, system_from_atoms, topology_from_atoms
 
-__all__ = ["OpenMMModule", "PythonForceComputation", "load_for_openmm", "ml_force", "openmm_module",
-           "python_force", "topology_from_atoms", "torch_force"]
+__all__ = ["OpenMMModule", "OpenMMSystem", "PythonForceComputation", "load_for_openmm", "ml_force", "openmm_module",
+           "python_force", "system_from_atoms", "topology_from_atoms", "torch_force"]

@@ -24,17 +24,19 @@ def add_model_arguments(parser, default_names: Sequence[str]) -> None:
     parser.add_argument("--untrained-kind", default="schnet", choices=["schnet", "egnn", "segnn"],
                         help="architecture of the untrained fallback model (default: schnet)")
     parser.add_argument("--cutoff", type=float, default=5.0, help="cutoff (Å) of the untrained fallback model")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: fastest for small systems and on a busy machine, "
-                             "where idle-waiting threads can make tiny kernels 100x slower; raise for large systems)")
+    parser.add_argument("--dtype", default=None, choices=["float32", "float64"],
+                        help="default: the model's own dtype (eqff.runtime)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: eqff chooses the cores not busy with other work, or "
+                             "OMP_NUM_THREADS; on a busy core idle-waiting threads make small models ~100x slower)")
 
 
 def set_threads(args) -> None:
-    import torch
+    """eqff's thread policy (eqff/threads.py): ``--threads`` if given, else the free cores."""
+    from eqff.threads import deploy_threads
 
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    threads, reason = deploy_threads(args.threads)
+    print(f"torch threads: {threads} ({reason})", flush=True)
 
 
 def find_potential(names: Sequence[str]) -> Optional[str]:

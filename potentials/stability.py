@@ -19,21 +19,10 @@ from eqff import units
 
 
 def build(model_path, atoms, integrator, seed):
-    import openmm
-    from openmm import app, unit
-
     import eqff.openmm
 
-    topology, positions, order = eqff.openmm.topology_from_atoms(atoms)
-    system = openmm.System()
-    for atom in topology.atoms():
-        system.addParticle(atom.element.mass)
-    if atoms.pbc.all():
-        system.setDefaultPeriodicBoxVectors(*[openmm.Vec3(*row) * units.ANGSTROM_TO_NM for row in atoms.cell.array])
-    system.addForce(eqff.openmm.torch_force(model_path, topology=topology))
-    simulation = app.Simulation(topology, system, integrator, openmm.Platform.getPlatformByName("CPU"))
-    simulation.context.setPositions(positions * unit.nanometer)
-    return simulation, order
+    setup = eqff.openmm.system_from_atoms(atoms, model_path, implementation="torchforce")
+    return setup.simulation(integrator, platform="CPU"), setup.order
 
 
 def segment(simulation, atoms_in_order, steps, watch_every, bonds, label, limits):

@@ -18,7 +18,8 @@ import eqff
 import eqff.openmm
 from eqff import units
 from eqff.cli.main import main
-from eqff.errors import ConfigError, ModelFileError
+from eqff.check.report import run_check
+from eqff.errors import ConfigError, EqffError, ModelFileError
 from eqff.export import (PT2_FORMAT, Pt2Potential, export_potential, export_pt2, is_exported, is_pt2, load_exported,
                          read_metadata)
 from eqff.models.io import potential_state
@@ -156,14 +157,9 @@ def test_ase_calculator_on_pt2(schnet_pt2, ethanol, water):
 
 
 def _system(atoms):
-    import openmm
-
-    system = openmm.System()
-    for mass in atoms.get_masses():
-        system.addParticle(mass)
-    if atoms.pbc.all():
-        system.setDefaultPeriodicBoxVectors(*(atoms.cell.array * units.ANGSTROM_TO_NM))
-    return system
+    """The System eqff.openmm.system_from_atoms builds (masses, box), no force yet, in the
+    order of ``atoms`` (the tests give positions in that order)."""
+    return eqff.openmm.system_from_atoms(atoms, molecules=False).system
 
 
 def _evaluate(system, positions_nm):
@@ -220,6 +216,9 @@ def test_clear_errors(schnet_pt2, ethanol, tmp_path):
     assert main(["export", checkpoint, "-o", str(tmp_path / "model.pt"), "--format", "pt2"]) != 0  # name it .pt2
     with pytest.raises(ModelFileError, match="already an exported"):
         eqff.export.export_checkpoint(path, tmp_path / "again.pt2", format="pt2")
+    # `eqff check` compares the eager model with its export: a .pt2 has no eager model; say which file to check
+    with pytest.raises(EqffError, match=r"a \.pt2 package holds compiled code.*run `eqff check` on"):
+        run_check(str(path), output=str(tmp_path / "check"))
 
 
 @pytest.mark.slow

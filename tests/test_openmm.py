@@ -58,12 +58,9 @@ def _model(kind, atoms, dtype="float64"):
 
 
 def _system(atoms: Atoms) -> openmm.System:
-    system = openmm.System()
-    for mass in atoms.get_masses():
-        system.addParticle(mass)
-    if atoms.pbc.all():
-        system.setDefaultPeriodicBoxVectors(*(atoms.cell.array * units.ANGSTROM_TO_NM))
-    return system
+    """The System eqff.openmm.system_from_atoms builds (masses, box), no force yet, in the
+    order of ``atoms`` (the tests give positions in that order)."""
+    return eqff.openmm.system_from_atoms(atoms, molecules=False).system
 
 
 def _evaluate(system: openmm.System, positions_nm, groups=-1, platform="CPU"):
@@ -123,10 +120,10 @@ def test_one_number_everywhere(implementation, kind, name, ethanol, water, tmp_p
             copy_.calc = eqff.EqffCalculator(str(source), dtype="float64")
             results[f"ASE from {source.name}"] = (copy_.get_potential_energy() * units.EV_TO_KJ_PER_MOL,
                                                  copy_.get_forces() * units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM)
-    label, make = FORCES[implementation]
-    system = _system(atoms)
-    system.addForce(make(str(exported), topology=topology))
-    results[label] = _evaluate(system, positions_nm)
+    label, _ = FORCES[implementation]  # the public builder: System, force and positions from the ase.Atoms
+    setup = eqff.openmm.system_from_atoms(atoms, str(exported), implementation=implementation)
+    assert setup.force.getName() == {"torchforce": "eqff TorchForce", "pythonforce": "eqff PythonForce"}[implementation]
+    results[label] = _evaluate(setup.system, setup.positions)
     if implementation == "torchforce":
         system = _system(atoms)
         system.addForce(eqff.openmm.torch_force(model, atoms=atoms))  # in-memory model, ase.Atoms as the system

@@ -13,8 +13,9 @@ import torch
 from ase.neighborlist import primitive_neighbor_list
 
 import eqff
-from eqff.calculators.openmm_forces import _skin_neighbours, openmm_module
+from eqff.calculators.openmm_forces import openmm_module
 from eqff.nn.neighborlist import neighbor_list_torch
+from eqff.runtime.skin import pairs_within, skin_is_stale
 
 
 def _pairs(edge_index, shifts):
@@ -100,21 +101,26 @@ def test_openmm_skin_gives_fresh_list_numbers(water, periodic):
     assert builds == expected
 
 
-def test_openmm_skin_pairs_equal_a_fresh_list(water):
-    """The pairs the OpenMM module's forward gives the model (``_skin_neighbours``, the cache
-    held here as the module holds it): after moves below skin/2, from the old list, exact."""
+def test_skin_pairs_equal_a_fresh_list(water):
+    """The skin cache both deploy paths use (eqff.runtime.skin): after moves below skin/2 the
+    list from the old positions, filtered to the cutoff, holds exactly the pairs of a fresh list;
+    a move beyond skin/2 or a changed cell asks for a rebuild."""
     torch.manual_seed(0)
     cell = torch.tensor(water.cell.array)
     pbc = torch.ones(3, dtype=torch.bool)
     x = torch.tensor(water.positions)
-    empty = (torch.zeros((0, 3), dtype=torch.float64), torch.zeros((3, 3), dtype=torch.float64),
-             torch.zeros((2, 0), dtype=torch.long), torch.zeros((0, 3), dtype=torch.float64))
-    rebuilt, full_edges, full_shifts, _, _ = _skin_neighbours(x, cell, pbc, 5.0, 1.0, *empty)
-    assert rebuilt
+    empty = torch.zeros((0, 3), dtype=torch.float64)
+    assert skin_is_stale(x, cell, empty, torch.zeros((3, 3), dtype=torch.float64), 1.0)
+    full_edges, full_shifts = neighbor_list_torch(x, cell, pbc, 6.0)
     moved = x + torch.empty_like(x).uniform_(-0.25, 0.25)
-    rebuilt, _, _, edge_index, shifts = _skin_neighbours(moved, cell, pbc, 5.0, 1.0, x, cell, full_edges, full_shifts)
-    assert not rebuilt  # the module counts one build for both calls
+    assert not skin_is_stale(moved, cell, x, cell, 1.0)
+    edge_index, shifts, distance_sq = pairs_within(moved, cell, full_edges, full_shifts, 5.0)
     assert _pairs(edge_index.numpy(), shifts.numpy()) == _pairs(*[t.numpy() for t in neighbor_list_torch(moved, cell, pbc, 5.0)])
+    assert float(distance_sq.max()) < 25.0
+    far = x.clone()
+    far[3] += torch.tensor([0.0, 0.0, 0.51], dtype=torch.float64)
+    assert skin_is_stale(far, cell, x, cell, 1.0)
+    assert skin_is_stale(x, cell * 1.001, x, cell, 1.0)
 
 
 def _segnn_pair(dtype="float64", **hyperparameters):

@@ -41,7 +41,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -50,13 +50,12 @@ from torch import Tensor, nn
 
 from eqff import units
 from eqff.data import keys
+from eqff.errors import ConfigError, UnknownElementError
 from eqff.nn.neighborlist import neighbor_list_torch
-from eqff.errors import ConfigError, UnknownElementError, element_names
+from eqff.runtime.inputs import check_elements, from_openmm, single_structure, to_openmm
+from eqff.runtime.loading import PT2_NOT_TORCHSCRIPT, ModelLike, is_pt2_model, load_model
+from eqff.runtime.skin import pairs_within, skin_is_stale
 from eqff.threads import deploy_threads
-
-ModelLike = Union[str, os.PathLike, nn.Module]
-_DTYPES = {"float32": torch.float32, "float64": torch.float64, "single": torch.float32, "double": torch.float64,
-           torch.float32: torch.float32, torch.float64: torch.float64}
 
 
 @compile_mode("script")
@@ -118,26 +117,18 @@ class OpenMMModule(nn.Module):
         if self.periodic and box is not None:
             cell_nm = box.detach()
         if self.skin > 0.0:  # model.compute_openmm with the cached neighbour list (same checks, same units)
-            dtype = self.model.potential.energy_scale.dtype
-            xa = _angstrom_positions(x, dtype, self.nm_to_angstrom)
-            cell, pbc = _angstrom_cell(cell_nm, dtype, xa.device, self.nm_to_angstrom)
-            rebuilt, full_edges, full_shifts, edge_index, shifts = _skin_neighbours(
-                xa, cell, pbc, self.cutoff, self.skin, self.reference_positions, self.reference_cell,
-                self.cached_edge_index, self.cached_shifts)
-            if rebuilt:
-                self.reference_positions = xa.clone()
+            x, cell, pbc = from_openmm(x, cell_nm, self.model.potential.energy_scale.dtype, self.nm_to_angstrom)
+            if skin_is_stale(x, cell, self.reference_positions, self.reference_cell, self.skin):
+                edges, cell_shifts = neighbor_list_torch(x, cell, pbc, self.cutoff + self.skin)
+                self.reference_positions = x.clone()
                 self.reference_cell = cell.clone()
-                self.cached_edge_index = full_edges
-                self.cached_shifts = full_shifts
+                self.cached_edge_index = edges
+                self.cached_shifts = cell_shifts
                 self.neighbor_list_builds += 1
-            data: Dict[str, Tensor] = {
-                keys.POSITIONS: xa, keys.ATOMIC_NUMBERS: self.atomic_numbers,
-                keys.BATCH: torch.zeros_like(self.atomic_numbers), keys.CELL: cell.reshape(1, 3, 3),
-                keys.PBC: pbc.reshape(1, 3), keys.EDGE_INDEX: edge_index, keys.CELL_SHIFTS: shifts,
-            }
-            out = self.model(data, True, False, False)
-            energy = out[keys.ENERGY].sum().to(torch.float64) * self.ev_to_kj_per_mol
-            forces = out[keys.FORCES].to(torch.float64) * self.ev_per_angstrom_to_kj_per_mol_nm
+            edge_index, shifts, _ = pairs_within(x, cell, self.cached_edge_index, self.cached_shifts, self.cutoff)
+            out = self.model(single_structure(self.atomic_numbers, x, cell, pbc, edge_index, shifts), True, False, False)
+            energy, forces = to_openmm(out[keys.ENERGY], out[keys.FORCES], self.ev_to_kj_per_mol,
+                                       self.ev_per_angstrom_to_kj_per_mol_nm)
         else:
             energy, forces = self.model.compute_openmm(self.atomic_numbers, x, cell_nm)
         if self.use_indices:
@@ -146,126 +137,15 @@ class OpenMMModule(nn.Module):
         return energy.detach(), forces.detach()
 
 
-def _angstrom_positions(positions_nm: Tensor, dtype: torch.dtype, nm_to_angstrom: float) -> Tensor:
-    x = positions_nm.to(dtype) * nm_to_angstrom
-    if not bool(torch.isfinite(x).all()):
-        bad: List[int] = torch.nonzero(~torch.isfinite(x).all(dim=1)).flatten()[:10].tolist()
-        raise ValueError("eqff: positions of atoms " + str(bad) + " are not finite (NaN or inf); "
-                         "the structure or the simulation is broken")
-    return x
-
-
-def _angstrom_cell(box_nm: Optional[Tensor], dtype: torch.dtype, device: torch.device,
-                   nm_to_angstrom: float) -> Tuple[Tensor, Tensor]:
-    if box_nm is None:
-        return torch.zeros((3, 3), dtype=dtype, device=device), torch.zeros(3, dtype=torch.bool, device=device)
-    cell = box_nm.to(dtype).reshape(3, 3) * nm_to_angstrom
-    if not bool(torch.isfinite(cell).all()):
-        raise ValueError("eqff: the cell is not finite (NaN or inf)")
-    return cell, torch.ones(3, dtype=torch.bool, device=device)
-
-
-def _skin_neighbours(x: Tensor, cell: Tensor, pbc: Tensor, cutoff: float, skin: float, reference: Tensor,
-                     reference_cell: Tensor, cached_edge_index: Tensor, cached_shifts: Tensor
-                     ) -> Tuple[bool, Tensor, Tensor, Tensor, Tensor]:
-    """(rebuilt, pairs within cutoff + skin, their shifts, pairs within the cutoff, their shifts).
-
-    The list at ``cutoff + skin`` is rebuilt when the number of atoms, the dtype or the cell
-    changed or an atom moved more than ``skin / 2`` from its reference position; the pairs
-    within the cutoff are filtered from it every call."""
-    stale = reference.shape[0] != x.shape[0] or reference.dtype != x.dtype
-    if not stale:
-        stale = not bool(torch.equal(cell, reference_cell))
-    if not stale:
-        moved = x - reference
-        stale = bool(((moved * moved).sum(dim=1) > 0.25 * skin * skin).any())
-    edge_index = cached_edge_index
-    shifts = cached_shifts
-    if stale:
-        edge_index, shifts = neighbor_list_torch(x, cell, pbc, cutoff + skin)
-    vectors = x.index_select(0, edge_index[1]) - x.index_select(0, edge_index[0]) + shifts @ cell
-    inside = torch.nonzero((vectors * vectors).sum(dim=1) < cutoff * cutoff).flatten()
-    return stale, edge_index, shifts, edge_index.index_select(1, inside), shifts.index_select(0, inside)
-
-
 # ---------------------------------------------------------------------------------------------
 # building blocks
 
 
 def load_for_openmm(model: ModelLike, dtype: Union[str, torch.dtype, None] = None, script: bool = True,
                     device: Union[str, torch.device] = "cpu") -> nn.Module:
-    """An ``ExportedPotential`` (scripted when ``script``) from a checkpoint or export file, a
-    ``Potential``, an ``ExportedPotential`` or a loaded export. ``dtype`` None keeps the model's.
-
-    The caller's model is never changed: in-memory models are copied."""
-    from eqff.export import ExportedPotential, Pt2Potential, is_exported, load_exported, load_pt2
-    from eqff.models.io import copy_potential, load_checkpoint, potential_from_state
-    from eqff.models.potential import Potential
-
-    target = _resolve_dtype(dtype)
-    if _is_pt2_model(model):
-        if script:
-            raise ConfigError(_PT2_NOT_TORCHSCRIPT)
-        loaded = model if isinstance(model, Pt2Potential) else load_pt2(model, map_location=str(device))
-        if target is not None and target != loaded.dtype:
-            raise ConfigError(f"{loaded.path}: a .pt2 export computes in the dtype it was compiled for "
-                              f"({str(loaded.dtype).replace('torch.', '')}), not {str(target).replace('torch.', '')}; "
-                              "pass dtype=None or export the checkpoint again with that --dtype")
-        return loaded
-    if isinstance(model, (str, os.PathLike)):
-        path = os.fspath(model)
-        if is_exported(path):
-            return _cast_exported(load_exported(path, map_location=str(device)), target, path).to(device)
-        potential = potential_from_state(load_checkpoint(path), source=path, dtype=target)
-    elif isinstance(model, Potential):
-        potential = copy_potential(model, dtype=target)
-    elif isinstance(model, ExportedPotential):
-        potential = copy_potential(model.potential, dtype=target)
-    elif isinstance(model, torch.jit.ScriptModule) and hasattr(model, "compute_openmm"):
-        buffer = io.BytesIO()
-        torch.jit.save(model, buffer)  # a private copy: casting is in place for ScriptModules
-        buffer.seek(0)
-        copy = torch.jit.load(buffer, map_location=str(device))
-        return _cast_exported(copy, target, "the given TorchScript model").to(device)
-    else:
-        raise ConfigError(f"cannot use a {type(model).__name__} as an eqff model: give a checkpoint or export path, "
-                          "an eqff Potential or a loaded eqff export")
-    exported = ExportedPotential(potential.eval())
-    if script:
-        exported = e3nn_script(exported)
-    return exported.to(device)
-
-
-_PT2_NOT_TORCHSCRIPT = ("an eqff .pt2 export (AOTInductor) is not TorchScript, which openmmtorch.TorchForce needs: "
-                        "use eqff.openmm.python_force (implementation='pythonforce') for it, or export the "
-                        "checkpoint with `eqff export --format torchscript` for a TorchForce")
-
-
-def _is_pt2_model(model: Any) -> bool:
-    """A ``.pt2`` export: a path to one or a loaded ``Pt2Potential``."""
-    from eqff.export import Pt2Potential, is_pt2
-
-    if isinstance(model, (str, os.PathLike)):
-        return is_pt2(os.fspath(model))
-    return isinstance(model, Pt2Potential)
-
-
-def _cast_exported(module: torch.jit.ScriptModule, dtype: Optional[torch.dtype], source: str) -> torch.jit.ScriptModule:
-    current = module.potential.energy_scale.dtype
-    if dtype is None or dtype == current:
-        return module
-    if dtype == torch.float64 and current == torch.float32:
-        warnings.warn(f"{source}: a float32 export cast to float64 keeps its float32 constants (equivariance to "
-                      "~1e-7); export the checkpoint in float64 for float64-exact numbers", stacklevel=3)
-    return module.to(dtype)
-
-
-def _resolve_dtype(dtype: Union[str, torch.dtype, None]) -> Optional[torch.dtype]:
-    if dtype is None:
-        return None
-    if dtype not in _DTYPES:
-        raise ConfigError(f"dtype must be 'float32' or 'float64' (or 'single'/'double'), got {dtype!r}")
-    return _DTYPES[dtype]
+    """The module ``OpenMMModule`` wraps: ``eqff.runtime.load_model(...).module`` (see there for
+    the dtype policy; the caller's model is never changed)."""
+    return load_model(model, dtype=dtype, device=device, script=script).module
 
 
 def system_atomic_numbers(topology: Any) -> List[int]:
@@ -337,13 +217,7 @@ def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequen
         periodic = topology_is_periodic(topology)
     ml_numbers = numbers if indices is None else [numbers[i] for i in indices]
     exported = load_for_openmm(model, dtype=dtype, script=script, device=device)
-    known = set(int(z) for z in exported.atomic_numbers.tolist())
-    unknown = sorted(set(ml_numbers) - known)
-    if unknown:
-        system_index = np.asarray(indices if indices is not None else range(len(numbers)))
-        where = system_index[np.isin(ml_numbers, unknown)][:10].tolist()
-        raise UnknownElementError(f"ML atoms {where} are {element_names(unknown)}, which this model does not know "
-                                  f"(it knows {element_names(known)}); use a model trained on these elements")
+    check_elements(ml_numbers, exported.atomic_numbers.tolist(), "ML atoms", index=indices)
     module_indices = torch.tensor(indices, dtype=torch.long) if (indices is not None and subset_positions) else None
     module = OpenMMModule(exported, torch.tensor(ml_numbers, dtype=torch.long), module_indices, bool(periodic),
                           skin=skin)
@@ -368,8 +242,8 @@ def torch_force(model: ModelLike, atoms: Optional[Sequence[int]] = None, periodi
     ``skin``: neighbour-list skin in Å (the list is rebuilt when an atom moved skin/2; 0: every step);
     ``threads``: torch's intra-op threads (None: eqff chooses once per process, eqff/threads.py).
     A ``.pt2`` export raises ``ConfigError``: TorchForce runs TorchScript only (use ``python_force``)."""
-    if _is_pt2_model(model):
-        raise ConfigError(_PT2_NOT_TORCHSCRIPT)
+    if is_pt2_model(model):
+        raise ConfigError(PT2_NOT_TORCHSCRIPT)
     openmmtorch = import_openmmtorch()
     module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=True, script=True, skin=skin,
                            threads=threads)
@@ -460,7 +334,7 @@ class PythonForceComputation:
 
     def __getstate__(self):
         module = self.module
-        if _is_pt2_model(getattr(module, "model", None)):  # the package bytes and the module's settings
+        if is_pt2_model(getattr(module, "model", None)):  # the package bytes and the module's settings
             return {"pt2": module.model.file_bytes(), "device": str(self.device),
                     "atomic_numbers": module.atomic_numbers.tolist(),
                     "indices": module.indices.tolist() if module.use_indices else None,
@@ -518,7 +392,7 @@ def ml_force(model: ModelLike, implementation: str = "auto", **kwargs):
     """``torch_force`` or ``python_force`` by name: "torchforce", "pythonforce" or "auto"
     (TorchForce when openmmtorch imports, else PythonForce)."""
     name = implementation.lower().replace("_", "").replace("-", "")
-    if name == "auto" and _is_pt2_model(model):
+    if name == "auto" and is_pt2_model(model):
         name = "pythonforce"  # TorchForce cannot run a .pt2
     if name == "auto":
         try:
@@ -534,62 +408,3 @@ def ml_force(model: ModelLike, implementation: str = "auto", **kwargs):
     if name == "pythonforce":
         return python_force(model, **kwargs)
     raise ConfigError(f"implementation must be 'torchforce', 'pythonforce' or 'auto', got {implementation!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# structures -> OpenMM
-
-
-def topology_from_atoms(atoms, residue_name: str = "MOL"):
-    """``(topology, positions_nm, order)`` for an ``ase.Atoms``: one residue per bonded molecule
-    (ASE covalent radii x 1.25, periodic images included), waters named HOH/O/H1/H2 so that
-    OpenMM's water force fields and Modeller recognise them; box vectors when periodic.
-
-    OpenMM keeps a residue's atoms together, so topology atom ``k`` is ``atoms[order[k]]``
-    (``order`` is ``0..n-1`` when the file already lists molecule by molecule); ``positions_nm``
-    are in topology order."""
-    from ase.neighborlist import natural_cutoffs, neighbor_list
-    from openmm import app, unit
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n = len(atoms)
-    i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms, mult=1.25))
-    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    _, molecule = connected_components(graph, directed=False)
-    topology = app.Topology()
-    chain = topology.addChain()
-    atom_objects = [None] * n
-    first_of = {}
-    for k in range(n):
-        first_of.setdefault(molecule[k], k)
-    order = []
-    for m in sorted(first_of, key=lambda m: first_of[m]):
-        members = [k for k in range(n) if molecule[k] == m]
-        order.extend(members)
-        symbols = sorted(atoms.get_chemical_symbols()[k] for k in members)
-        is_water = symbols == ["H", "H", "O"]
-        residue = topology.addResidue("HOH" if is_water else residue_name, chain)
-        hydrogens = 0
-        counts = {}
-        for k in members:
-            element = app.Element.getByAtomicNumber(int(atoms.numbers[k]))
-            if is_water:
-                if element.symbol == "O":
-                    name = "O"
-                else:
-                    hydrogens += 1
-                    name = f"H{hydrogens}"
-            else:
-                counts[element.symbol] = counts.get(element.symbol, 0) + 1
-                name = f"{element.symbol}{counts[element.symbol]}"
-            atom_objects[k] = topology.addAtom(name, element, residue)
-    for a, b in zip(i, j):
-        if a < b:
-            topology.addBond(atom_objects[a], atom_objects[b])
-    if atoms.pbc.all():
-        topology.setPeriodicBoxVectors(atoms.cell.array * units.ANGSTROM_TO_NM * unit.nanometer)
-    elif atoms.pbc.any():
-        raise ConfigError(f"the structure is periodic along {atoms.pbc.tolist()} only: OpenMM needs all or none")
-    positions = atoms.positions[order] * units.ANGSTROM_TO_NM
-    return topology, positions, np.asarray(order, dtype=np.int64)

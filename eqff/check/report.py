@@ -20,10 +20,11 @@ from eqff.check import md
 from eqff.check.plots import plot_cutoff_scan, plot_nve, plot_nvt
 from eqff.data import keys
 from eqff.errors import EqffError
-from eqff.export import export_potential, is_exported, load_exported
-from eqff.models.io import copy_potential, load_checkpoint, potential_from_state
+from eqff.export import export_potential
+from eqff.models.io import copy_potential, load_checkpoint
 from eqff.models.registry import build_from_config
 from eqff.predict import predict
+from eqff.runtime import load_model
 
 # Thresholds, printed with every report. Symmetry and finite differences are measured in
 # float64, where a correct model is exact to round-off.
@@ -87,10 +88,15 @@ class CheckReport:
 
 
 def load_both(path: str, workdir: str) -> Tuple[torch.nn.Module, torch.nn.Module, Optional[dict]]:
-    """(eager Potential, exported module, example structure) from a checkpoint or an exported file."""
-    if is_exported(path):
-        exported = load_exported(path)
-        info = exported.eqff_metadata
+    """(eager Potential, exported module, example structure) from a checkpoint or a TorchScript export."""
+    loaded = load_model(path)
+    if loaded.format == "pt2":
+        source = (loaded.metadata or {}).get("source_checkpoint") or "the checkpoint it was exported from"
+        raise EqffError(f"{path}: a .pt2 package holds compiled code, not the eager model the check compares it "
+                        f"with; run `eqff check` on {source} (it checks the TorchScript export of it)")
+    if loaded.format == "torchscript":
+        exported = loaded.module
+        info = loaded.metadata
         eager = build_from_config(info["model_config"], dtype=info["dtype"])
         state = {k[len("potential."):]: v for k, v in exported.state_dict().items() if k.startswith("potential.")}
         missing, unexpected = eager.load_state_dict(state, strict=False)
@@ -98,11 +104,10 @@ def load_both(path: str, workdir: str) -> Tuple[torch.nn.Module, torch.nn.Module
         if [k for k in unexpected if k not in buffers] or [k for k in missing if "._w3j_" not in k]:
             raise EqffError(f"{path}: the exported weights do not match its model config")
         return eager, exported, info.get("example_structure")
-    state = load_checkpoint(path)
-    eager = potential_from_state(state, source=path)
+    eager = loaded.module.potential
     exported_path = os.path.join(workdir, "exported.pt")
     export_potential(eager, exported_path)
-    return eager, load_exported(exported_path), state.get("example_structure")
+    return eager, load_model(exported_path).module, load_checkpoint(path).get("example_structure")
 
 
 def _structure(path: Optional[str], example: Optional[dict], model: str) -> Tuple[Atoms, str]:
@@ -154,7 +159,7 @@ def run_check(model: str, structure: Optional[str] = None, output: str = "check"
         report.lines.append(CheckLine("eager vs exported TorchScript", agreement, THRESHOLDS["export_agreement"], "rel",
                                       f"dtype {next(eager.parameters()).dtype}".replace("torch.", "")))
 
-        calculator = EqffCalculator(eager64, dtype="float64")
+        calculator = EqffCalculator(eager, dtype="float64")
         nve = md.nve_drift(atoms, calculator, picoseconds=nve_ps, seed=seed)
         plot_nve(nve, os.path.join(output, "nve.png"))
         report.plots.append("nve.png")
@@ -163,7 +168,7 @@ def run_check(model: str, structure: Optional[str] = None, output: str = "check"
                                       f"{nve.fluctuation_meV_per_atom:.3f} meV/atom; {nve.steps_per_second:.0f} steps/s"))
         nvt_runs = []
         for temperature in temperatures:
-            run = md.nvt_stability(atoms, EqffCalculator(eager, dtype=_dtype_name(eager)), temperature,
+            run = md.nvt_stability(atoms, EqffCalculator(eager), temperature,
                                    picoseconds=nvt_ps, seed=seed, max_force=THRESHOLDS["nvt_max_force_eV_per_A"],
                                    max_stretch=THRESHOLDS["nvt_max_bond_stretch"])
             nvt_runs.append(run)
@@ -178,10 +183,6 @@ def run_check(model: str, structure: Optional[str] = None, output: str = "check"
     with open(os.path.join(output, "report.md"), "w") as handle:
         handle.write(report.markdown())
     return report
-
-
-def _dtype_name(potential: torch.nn.Module) -> str:
-    return str(next(potential.parameters()).dtype).replace("torch.", "")
 
 
 def _cutoff_scan(potential, numbers: List[int], output: str) -> Tuple[float, float, Tuple[float, float]]:

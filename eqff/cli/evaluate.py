@@ -19,17 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eqff.models.io import copy_potential, load_potential
-    from eqff.models.potential import Potential
+    from eqff.runtime import load_model
     from eqff.train.evaluation import evaluate_file
     from eqff.train.metrics import format_table
 
-    potential = load_potential(args.model, map_location=args.device)
-    if args.dtype is not None:
-        if not isinstance(potential, Potential):
-            raise SystemExit("eqff evaluate: --dtype applies to checkpoints; an exported file keeps its dtype")
-        potential = copy_potential(potential, dtype=args.dtype)
-    potential = potential.to(args.device)
+    loaded = load_model(args.model, dtype=args.dtype, device=args.device)
+    print(f"{args.model}: {loaded.format}, {loaded.note}")
+    potential = loaded.module
     metrics, _, _ = evaluate_file(potential, args.data, batch_size=args.batch_size, energy_key=args.energy_key,
                                   forces_key=args.forces_key, stress_key=args.stress_key)
     print(format_table(metrics, f"{args.model} on {args.data}"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from e3nn.util.jit import compile_mode, script
@@ -33,6 +33,7 @@ from eqff.export.aoti import Pt2Potential, export_pt2, is_pt2, load_pt2, read_pt
 from eqff.models.io import tensor_checksum
 from eqff.models.potential import Potential
 from eqff.nn.neighborlist import batched_neighbor_list_torch
+from eqff.runtime.inputs import checked_cell, checked_positions, from_openmm, single_structure, to_openmm
 
 EXPORT_FORMAT = "eqff-torchscript-v1"
 METADATA_FILE = "eqff_metadata.json"
@@ -72,20 +73,12 @@ class ExportedPotential(nn.Module):
                 compute_stress: bool = False) -> Dict[str, Tensor]:
         if positions.dim() != 2 or positions.shape[1] != 3 or atomic_numbers.shape[0] != positions.shape[0]:
             raise ValueError("eqff: positions must be [N,3] with one atomic number per atom")
-        if not bool(torch.isfinite(positions).all()):
-            bad: List[int] = torch.nonzero(~torch.isfinite(positions).all(dim=1)).flatten()[:10].tolist()
-            raise ValueError("eqff: positions of atoms " + str(bad) + " are not finite (NaN or inf); "
-                             "the structure or the simulation is broken")
-        batch = torch.zeros_like(atomic_numbers)
-        cell = cell.to(positions.dtype).reshape(1, 3, 3)
+        positions = checked_positions(positions)
+        cell = checked_cell(cell.to(positions.dtype).reshape(1, 3, 3))
         pbc = pbc.to(torch.bool).reshape(1, 3)
-        if not bool(torch.isfinite(cell).all()):
-            raise ValueError("eqff: the cell is not finite (NaN or inf)")
-        edge_index, shifts = batched_neighbor_list_torch(positions, cell, pbc, batch, 1, self.cutoff)
-        data: Dict[str, Tensor] = {
-            keys.POSITIONS: positions, keys.ATOMIC_NUMBERS: atomic_numbers, keys.BATCH: batch,
-            keys.CELL: cell, keys.PBC: pbc, keys.EDGE_INDEX: edge_index, keys.CELL_SHIFTS: shifts,
-        }
+        edge_index, shifts = batched_neighbor_list_torch(positions, cell, pbc, torch.zeros_like(atomic_numbers), 1,
+                                                         self.cutoff)
+        data = single_structure(atomic_numbers, positions, cell, pbc, edge_index, shifts)
         return self.potential(data, True, compute_stress, False)
 
     @torch.jit.export
@@ -93,18 +86,10 @@ class ExportedPotential(nn.Module):
                        box: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Energy (kJ/mol, 0-d float64) and forces (kJ/mol/nm, [N,3] float64) from positions and
         box vectors (rows) in nm, in the model's dtype; ``box`` None: not periodic."""
-        dtype = self.potential.energy_scale.dtype
-        x = positions.to(dtype) * self.nm_to_angstrom
-        if box is None:
-            cell = torch.zeros((3, 3), dtype=dtype, device=x.device)
-            pbc = torch.zeros(3, dtype=torch.bool, device=x.device)
-        else:
-            cell = box.to(dtype).reshape(3, 3) * self.nm_to_angstrom
-            pbc = torch.ones(3, dtype=torch.bool, device=x.device)
+        x, cell, pbc = from_openmm(positions, box, self.potential.energy_scale.dtype, self.nm_to_angstrom)
         out = self.compute(atomic_numbers, x, cell, pbc, False)
-        energy = out[keys.ENERGY].sum().to(torch.float64) * self.ev_to_kj_per_mol
-        forces = out[keys.FORCES].to(torch.float64) * self.ev_per_angstrom_to_kj_per_mol_nm
-        return energy, forces
+        return to_openmm(out[keys.ENERGY], out[keys.FORCES], self.ev_to_kj_per_mol,
+                         self.ev_per_angstrom_to_kj_per_mol_nm)
 
 
 def _find_training_hash(state: Dict[str, Any]) -> Optional[str]:

@@ -1,0 +1,187 @@
+"""One loader for every deployed path, with one dtype/device policy.
+
+A user holds a checkpoint (``best.pt``), a TorchScript export, a ``.pt2`` package or a model in
+memory; ``load_model`` turns any of them into a module with the interface of an exported
+potential (``forward(batch)``, ``compute``, ``compute_openmm``, ``cutoff``, ``atomic_numbers``).
+
+The policy:
+* ``dtype=None`` keeps the model's own dtype (a checkpoint's saved weights, an export's dtype).
+* Another dtype is applied to a private copy: a checkpoint or an in-memory ``Potential`` is
+  rebuilt in it (exact constants); a TorchScript export is cast, which keeps its float32
+  constants when going to float64 (a warning says so); a ``.pt2`` package computes only in the
+  dtype it was compiled for (``ConfigError``).
+* The caller's object is never changed (no in-place ``.to``): in-memory models are copied,
+  loaded TorchScript modules are copied before a cast or a move.
+* ``LoadedModel.note`` says in words what was done about the dtype, for logs and reports.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Union
+
+import torch
+from torch import nn
+
+from eqff.errors import ConfigError
+
+ModelLike = Union[str, os.PathLike, nn.Module]
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "single": torch.float32, "double": torch.float64,
+          torch.float32: torch.float32, torch.float64: torch.float64}
+
+
+def resolve_dtype(dtype: Union[str, torch.dtype, None]) -> Optional[torch.dtype]:
+    """A torch dtype from "float32"/"float64"/"single"/"double"/a torch dtype; None stays None."""
+    if dtype is None:
+        return None
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be 'float32' or 'float64' (or 'single'/'double'), got {dtype!r}")
+    return DTYPES[dtype]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+@dataclass
+class LoadedModel:
+    """A deployable module and what the loader did to get it."""
+
+    module: nn.Module  # ExportedPotential (eager or scripted), a loaded TorchScript export or a Pt2Potential
+    format: str  # "checkpoint", "torchscript", "pt2" or "memory"
+    source: str  # the path, or a description of the in-memory model
+    dtype: torch.dtype  # what the module computes in
+    device: torch.device
+    note: str  # the dtype decision in words
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.module.cutoff)
+
+    @property
+    def known_numbers(self) -> set:
+        return set(int(z) for z in self.module.atomic_numbers.tolist())
+
+    @property
+    def metadata(self) -> Optional[Dict[str, Any]]:
+        """An export's metadata (None for checkpoints and in-memory models)."""
+        return getattr(self.module, "eqff_metadata", None)
+
+
+PT2_NOT_TORCHSCRIPT = ("an eqff .pt2 export (AOTInductor) is not TorchScript, which openmmtorch.TorchForce needs: "
+                       "use eqff.openmm.python_force (implementation='pythonforce') for it, or export the "
+                       "checkpoint with `eqff export --format torchscript` for a TorchForce")
+
+
+def is_pt2_model(model: Any) -> bool:
+    """A ``.pt2`` export: a path to one or a loaded ``Pt2Potential``."""
+    from eqff.export import Pt2Potential, is_pt2
+
+    if isinstance(model, (str, os.PathLike)):
+        return is_pt2(os.fspath(model))
+    return isinstance(model, Pt2Potential)
+
+
+def load_model(model: ModelLike, dtype: Union[str, torch.dtype, None] = None,
+               device: Union[str, torch.device] = "cpu", script: bool = False) -> LoadedModel:
+    """``model`` (checkpoint or export path, ``Potential``, ``ExportedPotential``, loaded export)
+    as a ``LoadedModel`` on ``device`` in ``dtype`` (None: the model's own). ``script=True``
+    gives a TorchScript module (what ``openmmtorch.TorchForce`` runs; a ``.pt2`` cannot be one)."""
+    from eqff.export import ExportedPotential, Pt2Potential, is_exported, load_exported, load_pt2
+    from eqff.models.io import copy_potential, load_checkpoint, potential_from_state
+    from eqff.models.potential import Potential
+
+    target = resolve_dtype(dtype)
+    device = torch.device(device)
+    if is_pt2_model(model):
+        if script:
+            raise ConfigError(PT2_NOT_TORCHSCRIPT)
+        loaded = model if isinstance(model, Pt2Potential) else load_pt2(model, map_location=str(device))
+        if target is not None and target != loaded.dtype:
+            raise ConfigError(f"{loaded.path}: a .pt2 export computes in the dtype it was compiled for "
+                              f"({dtype_name(loaded.dtype)}), not {dtype_name(target)}; pass dtype=None or export "
+                              "the checkpoint again with that --dtype")
+        if device.type != "cpu":
+            loaded = loaded.to(device)  # raises: a .pt2 is compiled for the CPU
+        return LoadedModel(loaded, "pt2", loaded.path, loaded.dtype, device,
+                           f"{dtype_name(loaded.dtype)}, as compiled")
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if is_exported(path):
+            module = load_exported(path, map_location=str(device))
+            return _torchscript(module, target, device, path, private=True)
+        state = load_checkpoint(path)
+        potential = potential_from_state(state, source=path, dtype=target)
+        saved = _saved_dtype(state)
+        return _eager(potential, "checkpoint", path, device, script, _rebuilt_note(saved, potential))
+    if isinstance(model, torch.jit.ScriptModule) and hasattr(model, "compute_openmm"):
+        return _torchscript(model, target, device, "the given TorchScript model", private=False)
+    if isinstance(model, ExportedPotential):
+        model = model.potential
+    if isinstance(model, Potential):
+        own = _module_dtype(model)
+        copy = copy_potential(model, dtype=target)
+        return _eager(copy, "memory", f"the given {model.kind} model", device, script,
+                      _rebuilt_note(own, copy, copied=True))
+    raise ConfigError(f"cannot use a {type(model).__name__} as an eqff model: give a checkpoint or export path, "
+                      "an eqff Potential or a loaded eqff export")
+
+
+def _eager(potential, format: str, source: str, device: torch.device, script: bool, note: str) -> LoadedModel:
+    from e3nn.util.jit import script as e3nn_script
+
+    from eqff.export import ExportedPotential
+
+    module = ExportedPotential(potential.eval())
+    if script:
+        module = e3nn_script(module)
+    module = module.to(device)
+    return LoadedModel(module, format, source, _module_dtype(potential), device, note)
+
+
+def _torchscript(module: torch.jit.ScriptModule, target: Optional[torch.dtype], device: torch.device, source: str,
+                 private: bool) -> LoadedModel:
+    """A TorchScript export in ``target`` on ``device``; copied first unless it is already
+    ``private`` (freshly loaded here), because ``.to`` casts a ScriptModule in place."""
+    current = module.potential.energy_scale.dtype
+    module_device = module.potential.energy_scale.device
+    cast = target is not None and target != current
+    if (cast or module_device != device) and not private:
+        buffer = io.BytesIO()
+        torch.jit.save(module, buffer)
+        buffer.seek(0)
+        metadata = getattr(module, "eqff_metadata", None)
+        module = torch.jit.load(buffer, map_location=str(device))
+        if metadata is not None:
+            module.eqff_metadata = metadata
+    note = f"{dtype_name(current)}, as exported"
+    if cast:
+        if target == torch.float64:
+            warnings.warn(f"{source}: a float32 export cast to float64 keeps its float32 constants (equivariance to "
+                          "~1e-7); export the checkpoint in float64 for float64-exact numbers", stacklevel=4)
+            note = "float64, cast from a float32 export (its constants stay float32)"
+        else:
+            note = f"float32, cast from a {dtype_name(current)} export"
+        module = module.to(target)
+    module = module.to(device)
+    return LoadedModel(module, "torchscript", source, target or current, device, note)
+
+
+def _saved_dtype(state: Dict[str, Any]) -> torch.dtype:
+    return next(v for v in state["model_state"].values() if v.is_floating_point()).dtype
+
+
+def _module_dtype(module: nn.Module) -> torch.dtype:
+    for tensor in module.parameters():
+        return tensor.dtype
+    return torch.get_default_dtype()
+
+
+def _rebuilt_note(original: torch.dtype, potential: nn.Module, copied: bool = False) -> str:
+    now = _module_dtype(potential)
+    what = "a copy of the given model" if copied else "the checkpoint"
+    if now == original:
+        return f"{dtype_name(now)}, {what} in its own dtype"
+    return f"{dtype_name(now)}, {what} rebuilt from {dtype_name(original)} weights (exact constants)"
