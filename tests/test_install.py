@@ -38,9 +38,10 @@ def _setuptools_version() -> tuple:
 def _build_wheel(tmp_path: Path) -> Path:
     source = tmp_path / "source"
     shutil.copytree(REPO, source, ignore=NOT_SOURCE)
-    # offline and faster with this environment's setuptools when it can build wheels by itself
-    # (bdist_wheel built in since 70.1); else pip's isolated build fetches pyproject's build requirements
-    isolation = ["--no-build-isolation"] if _setuptools_version() >= (70, 1) else []
+    # offline and faster with this environment's setuptools when it can build this wheel by itself
+    # (the SPDX license string needs setuptools 77); else pip's isolated build fetches the
+    # build requirements of pyproject.toml
+    isolation = ["--no-build-isolation"] if _setuptools_version() >= (77, 0) else []
     _pip("wheel", "--no-deps", *isolation, "-q", "-w", str(tmp_path / "wheel"), str(source))
     (wheel,) = (tmp_path / "wheel").glob("eqff-*.whl")
     return wheel

@@ -57,6 +57,8 @@ from eqff.data import keys
 from eqff.errors import ModelFileError
 from eqff.export.archive import read_archive_json
 from eqff.models.potential import Potential
+from eqff.nn.neighborlist import neighbor_list_torch
+from eqff.runtime.inputs import checked_cell, checked_positions, from_openmm, single_structure, to_openmm
 
 PT2_FORMAT = "eqff-pt2-v1"
 METADATA_FILE = "eqff_metadata.json"
@@ -504,36 +506,22 @@ class Pt2Potential(nn.Module):
     def compute(self, atomic_numbers: Tensor, positions: Tensor, cell: Tensor, pbc: Tensor,
                 compute_stress: bool = False) -> Dict[str, Tensor]:
         """One structure, Å and eV: builds the neighbour list (pure torch), like a TorchScript export."""
-        from eqff.nn.neighborlist import neighbor_list_torch
-
         if positions.dim() != 2 or positions.shape[1] != 3 or atomic_numbers.shape[0] != positions.shape[0]:
             raise ValueError("eqff: positions must be [N,3] with one atomic number per atom")
-        if not bool(torch.isfinite(positions).all()):
-            bad = torch.nonzero(~torch.isfinite(positions).all(dim=1)).flatten()[:10].tolist()
-            raise ValueError(f"eqff: positions of atoms {bad} are not finite (NaN or inf); the structure or the "
-                             "simulation is broken")
-        cell = cell.to(positions.dtype).reshape(3, 3)
-        if not bool(torch.isfinite(cell).all()):
-            raise ValueError("eqff: the cell is not finite (NaN or inf)")
+        positions = checked_positions(positions)
+        cell = checked_cell(cell.to(positions.dtype).reshape(3, 3))
         pbc = pbc.to(torch.bool).reshape(3)
         edge_index, shifts = neighbor_list_torch(positions.detach().to(self.dtype), cell.to(self.dtype), pbc, self.cutoff)
-        data = {keys.POSITIONS: positions, keys.ATOMIC_NUMBERS: atomic_numbers,
-                keys.BATCH: torch.zeros_like(atomic_numbers), keys.CELL: cell.reshape(1, 3, 3),
-                keys.PBC: pbc.reshape(1, 3), keys.EDGE_INDEX: edge_index, keys.CELL_SHIFTS: shifts}
-        return self.forward(data, True, compute_stress, False)
+        return self.forward(single_structure(atomic_numbers, positions, cell, pbc, edge_index, shifts), True,
+                            compute_stress, False)
 
     def compute_openmm(self, atomic_numbers: Tensor, positions: Tensor,
                        box: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Energy (kJ/mol, 0-d float64) and forces (kJ/mol/nm, [N,3] float64) from nm; ``box`` None: not periodic."""
-        x = positions.to(self.dtype) * units.NM_TO_ANGSTROM
-        if box is None:
-            cell, pbc = torch.zeros((3, 3), dtype=self.dtype), torch.zeros(3, dtype=torch.bool)
-        else:
-            cell, pbc = box.to(self.dtype).reshape(3, 3) * units.NM_TO_ANGSTROM, torch.ones(3, dtype=torch.bool)
+        x, cell, pbc = from_openmm(positions, box, self.dtype, units.NM_TO_ANGSTROM)
         out = self.compute(atomic_numbers, x, cell, pbc, False)
-        energy = out[keys.ENERGY].sum().to(torch.float64) * units.EV_TO_KJ_PER_MOL
-        forces = out[keys.FORCES].to(torch.float64) * units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM
-        return energy, forces
+        return to_openmm(out[keys.ENERGY], out[keys.FORCES], units.EV_TO_KJ_PER_MOL,
+                         units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM)
 
     def file_bytes(self) -> bytes:
         """The package file (OpenMM pickles a PythonForce's computation with it)."""
