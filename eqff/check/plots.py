@@ -45,3 +45,37 @@ def plot_nvt(runs, path):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def plot_stability(result, path):
+    """Largest bond deviation and temperature against time; the 0.5 Å line of the criterion."""
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
+    axes[0].plot(result.times_ps, result.deviations_A)
+    axes[0].axhline(0.5, color="red", ls="--", lw=1)
+    axes[0].set_ylabel("largest |d - d0| of a bond (Å)")
+    axes[1].plot(result.times_ps, result.temperatures_K)
+    axes[1].set_ylabel("temperature (K)")
+    for ax in axes:
+        ax.set_xlabel("time (ps)")
+    status = "stable" if result.stable else f"unstable at {result.stability_time_ps:.3g} ps"
+    fig.suptitle(f"NVT {result.temperature_K:.0f} K, dt {result.timestep_fs} fs: {status}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def plot_rdf(result, path):
+    """g(r) of each element pair: the MD run against the reference frames."""
+    pairs = list(result.rdf)
+    fig = Figure(figsize=(4 * len(pairs), 3.4))
+    axes = fig.subplots(1, len(pairs), squeeze=False)[0]
+    for ax, pair in zip(axes, pairs):
+        rdf = result.rdf[pair]
+        ax.plot(rdf.r_A, rdf.reference, label="reference frames", color="black")
+        ax.plot(rdf.r_A, rdf.md, label="MD", color="tab:orange", ls="--")
+        ax.set_xlabel("r (Å)")
+        ax.set_ylabel(f"g(r) {pair}")
+        ax.set_title(f"{pair}: MAE {rdf.mae:.3f}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

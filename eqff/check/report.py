@@ -110,7 +110,8 @@ def load_both(path: str, workdir: str) -> Tuple[torch.nn.Module, torch.nn.Module
     return eager, load_model(exported_path).module, load_checkpoint(path).get("example_structure")
 
 
-def _structure(path: Optional[str], example: Optional[dict], model: str) -> Tuple[Atoms, str]:
+def check_structure(path: Optional[str], example: Optional[dict], model: str) -> Tuple[Atoms, str]:
+    """The structure a check runs on: ``path`` (its first frame), else the model's stored example."""
     if path:
         return ase.io.read(path, 0), path
     if example:
@@ -132,7 +133,7 @@ def run_check(model: str, structure: Optional[str] = None, output: str = "check"
     os.makedirs(output, exist_ok=True)
     with tempfile.TemporaryDirectory() as workdir:
         eager, exported, example = load_both(model, workdir)
-        atoms, described = _structure(structure, example, model)
+        atoms, described = check_structure(structure, example, model)
         report = CheckReport(model, described)
         eager64 = copy_potential(eager, dtype=torch.float64)
 

@@ -1,4 +1,4 @@
-"""``eqff check MODEL [--structure FILE]``: validate a potential; non-zero exit on failure."""
+"""``eqff check MODEL [--structure FILE] [--protocol stability]``: validate a potential; non-zero exit on failure."""
 from __future__ import annotations
 
 import argparse
@@ -13,9 +13,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nvt-ps", type=float, default=1.0, help="length of each NVT run (ps)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 600.0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--protocol", choices=["standard", "stability"], default="standard",
+                        help="standard: symmetry, forces, cutoff, export, NVE and short NVT checks; stability: the MD "
+                             "stability protocol of Fu et al. 2023 (bond criterion; g(r) with --reference)")
+    parser.add_argument("--stability-ps", type=float, default=10.0,
+                        help="length cap of the stability run (ps); the full protocol is 300 (molecules)")
+    parser.add_argument("--stability-temperature", type=float, default=None,
+                        help="K; default 500 for a molecule, 300 for a periodic structure")
+    parser.add_argument("--timestep", type=float, default=0.5, help="fs, for the stability run")
+    parser.add_argument("--reference", help="frames (e.g. the training set) whose g(r) the stability run of a periodic "
+                                            "structure is compared with")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: eqff chooses)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.protocol == "stability":
+        from eqff.check.stability import run_protocol
+
+        result = run_protocol(args.model, args.structure, args.output, args.stability_ps, args.stability_temperature,
+                              args.timestep, args.reference, args.seed, args.threads)
+        rdf = ", ".join(f"g(r) {pair} MAE {r.mae:.3f}" for pair, r in result.rdf.items())
+        print(f"{'STABLE' if result.stable else 'UNSTABLE'}: {result.stability_time_ps:.3f} of {args.stability_ps} ps, "
+              f"largest bond deviation {result.max_bond_deviation_A:.3f} Å" + (f"; {rdf}" if rdf else "")
+              + f"; report in {args.output}/stability.md")
+        return 0 if result.stable else 1
     from eqff.check.report import THRESHOLDS, run_check
 
     print("thresholds: " + ", ".join(f"{k} {v:g}" for k, v in THRESHOLDS.items()))
