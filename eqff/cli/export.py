@@ -22,13 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    from eqff.dtypes import resolve_dtype
+    from eqff.errors import ConfigError
     from eqff.export import export_checkpoint
 
-    from eqff.errors import ConfigError
-
-    dtype = {"float32": torch.float32, "float64": torch.float64, None: None}[args.dtype]
+    dtype = resolve_dtype(args.dtype)
     is_pt2_name = str(args.output).endswith(".pt2")
     export_format = args.format or ("pt2" if is_pt2_name else "torchscript")
     if (export_format == "pt2") != is_pt2_name:

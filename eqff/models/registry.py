@@ -5,6 +5,7 @@ from typing import Any, Dict, Iterable, Optional, Union
 import ase.data
 import torch
 
+from eqff.dtypes import resolve_dtype
 from eqff.errors import ConfigError
 from eqff.models.ace import MessagePassingACE
 from eqff.models.egnn import EGNN
@@ -68,13 +69,6 @@ def build_model(kind: str, elements: Iterable[Union[str, int]], cutoff: float,
     finally:
         torch.set_default_dtype(previous)
     return potential.to(resolve_dtype(dtype) if dtype is not None else previous)
-
-
-def resolve_dtype(dtype: Union[str, torch.dtype]) -> torch.dtype:
-    table = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32, torch.float64: torch.float64}
-    if dtype not in table:
-        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return table[dtype]
 
 
 def build_from_config(config: Dict[str, Any], dtype: Union[str, torch.dtype, None] = None) -> Potential:

@@ -25,24 +25,10 @@ from typing import Any, Dict, Optional, Union
 import torch
 from torch import nn
 
+from eqff.dtypes import DTYPES, dtype_name, resolve_dtype  # noqa: F401  (DTYPES: re-exported)
 from eqff.errors import ConfigError
 
 ModelLike = Union[str, os.PathLike, nn.Module]
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "single": torch.float32, "double": torch.float64,
-          torch.float32: torch.float32, torch.float64: torch.float64}
-
-
-def resolve_dtype(dtype: Union[str, torch.dtype, None]) -> Optional[torch.dtype]:
-    """A torch dtype from "float32"/"float64"/"single"/"double"/a torch dtype; None stays None."""
-    if dtype is None:
-        return None
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype must be 'float32' or 'float64' (or 'single'/'double'), got {dtype!r}")
-    return DTYPES[dtype]
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).replace("torch.", "")
 
 
 @dataclass

@@ -20,7 +20,8 @@ from eqff.data import keys
 from eqff.errors import ConfigError, EqffError
 from eqff.models.io import load_checkpoint, load_weights, potential_from_state, potential_state
 from eqff.models.potential import Potential
-from eqff.models.registry import build_model, resolve_dtype
+from eqff.dtypes import resolve_dtype
+from eqff.models.registry import build_model
 from eqff.threads import choose_threads
 from eqff.train import plots
 from eqff.train.augment import augment_rotations
