@@ -13,9 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nvt-ps", type=float, default=1.0, help="length of each NVT run (ps)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[300.0, 600.0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--protocol", choices=["standard", "stability"], default="standard",
+    parser.add_argument("--protocol", choices=["standard", "stability", "materials"], default="standard",
                         help="standard: symmetry, forces, cutoff, export, NVE and short NVT checks; stability: the MD "
-                             "stability protocol of Fu et al. 2023 (bond criterion; g(r) with --reference)")
+                             "stability protocol of Fu et al. 2023 (bond criterion; g(r) with --reference); materials: "
+                             "equation of state, cubic elastic constants, vacancy formation energy, NPT (--structure: "
+                             "a periodic crystal)")
     parser.add_argument("--stability-ps", type=float, default=10.0,
                         help="length cap of the stability run (ps); the full protocol is 300 (molecules)")
     parser.add_argument("--stability-temperature", type=float, default=None,
@@ -24,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", help="frames (e.g. the training set) whose g(r) the stability run of a periodic "
                                             "structure is compared with")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: eqff chooses)")
+    parser.add_argument("--dft", help="materials: DFT C11,C12,C44 in GPa to print beside eqff's (e.g. 472,158,106)")
+    parser.add_argument("--dft-vacancy", type=float, help="materials: DFT vacancy formation energy (eV)")
+    parser.add_argument("--supercell", type=int, default=3, help="materials: repeats of the cell for vacancy and NPT")
+    parser.add_argument("--npt-ps", type=float, default=2.0, help="materials: length of the NPT run (ps)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +43,17 @@ def run(args: argparse.Namespace) -> int:
               f"largest bond deviation {result.max_bond_deviation_A:.3f} Å" + (f"; {rdf}" if rdf else "")
               + f"; report in {args.output}/stability.md")
         return 0 if result.stable else 1
+    if args.protocol == "materials":
+        from eqff.check.materials import run_materials
+
+        if not args.structure:
+            raise SystemExit("eqff check --protocol materials needs --structure: a periodic crystal (its cubic cell)")
+        dft = [float(x) for x in args.dft.split(",")] if args.dft else None
+        summary = run_materials(args.model, args.structure, args.output, dft, args.dft_vacancy, args.supercell,
+                                args.npt_ps, seed=args.seed, threads=args.threads)
+        with open(f"{args.output}/materials.md") as handle:
+            print(handle.read())
+        return 0 if summary["npt"]["kept_crystal"] else 1
     from eqff.check.report import THRESHOLDS, run_check
 
     print("thresholds: " + ", ".join(f"{k} {v:g}" for k, v in THRESHOLDS.items()))

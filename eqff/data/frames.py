@@ -18,6 +18,7 @@ from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from eqff.data.neighbors import periodic_cell_problem
+from eqff.data.stress_conventions import CONVERTERS
 from eqff.errors import DataError
 
 ISOLATED_ATOM_TYPES = {"isolatedatom", "isolated_atom", "isolated", "e0"}
@@ -141,9 +142,7 @@ def _frame_from_atoms(atoms: Atoms, path: str, k: int, energy_key: str, forces_k
     forces = _lookup(atoms, forces_key, per_atom=True)
     if forces is not None and forces.shape != (len(atoms), 3):
         raise DataError(f"{where}: key '{forces_key}' has shape {forces.shape}, expected ({len(atoms)}, 3)")
-    stress = _lookup(atoms, stress_key, per_atom=False)
-    if stress is not None:
-        stress = _stress_3x3(stress, f"{where}: key '{stress_key}'")
+    stress = _stress(atoms, stress_key, where)
     config_type = atoms.info.get("config_type")
     return Frame(
         numbers=np.asarray(atoms.numbers, dtype=np.int64),
@@ -156,6 +155,21 @@ def _frame_from_atoms(atoms: Atoms, path: str, k: int, energy_key: str, forces_k
         config_type=None if config_type is None else str(config_type),
         source=where,
     )
+
+
+def _stress(atoms: Atoms, key: str, where: str) -> Optional[np.ndarray]:
+    """The stress label [3,3] in ASE's convention; keys of other conventions are converted
+    (eqff.data.stress_conventions), also when the default key "stress" is missing."""
+    value = _lookup(atoms, key, per_atom=False)
+    if value is not None:
+        convert = CONVERTERS.get(key)
+        return convert(value, where) if convert else _stress_3x3(value, f"{where}: key '{key}'")
+    if key == "stress":
+        for raw_key, convert in CONVERTERS.items():
+            value = _lookup(atoms, raw_key, per_atom=False)
+            if value is not None:
+                return convert(value, where)
+    return None
 
 
 def _stress_3x3(value: np.ndarray, where: str) -> np.ndarray:
