@@ -5,6 +5,10 @@ loaded by ``eqff.runtime.load_model``: ``dtype=None`` (the default) computes in 
 own dtype, another dtype works on a private copy (``self.dtype_note`` says what was done); the
 caller's model is never changed.
 
+A list of models is a committee (``eqff.runtime.committee``): the results are its means, and
+``calc.results["energy_std"]`` (eV) and ``calc.results["forces_std"]`` ([N] eV/Å, per atom)
+its calibrated spread, the uncertainty of the prediction.
+
 The neighbour list is built with vesin at ``cutoff + skin`` and reused until an atom has moved
 more than ``skin / 2`` (or the cell, pbc or atoms change); each step keeps only the pairs
 inside the cutoff (``eqff.runtime.skin``), so the model sees exactly the same graph as without
@@ -35,7 +39,7 @@ from eqff.threads import deploy_threads
 class EqffCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
-    def __init__(self, model: Union[torch.nn.Module, str, os.PathLike], device: str = "cpu",
+    def __init__(self, model: Union[torch.nn.Module, str, os.PathLike, list], device: str = "cpu",
                  dtype: Optional[str] = None, skin: float = 1.0, threads: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         self.threads, self.threads_reason = deploy_threads(threads)
@@ -71,6 +75,9 @@ class EqffCalculator(Calculator):
         if want_stress:
             stress = out[keys.STRESS][0].detach().cpu().double().numpy()
             self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+        if keys.ENERGY_STD in out:  # a committee: its calibrated spread (eqff.runtime.committee)
+            self.results["energy_std"] = out[keys.ENERGY_STD][0].item()
+            self.results["forces_std"] = out[keys.FORCES_STD].detach().cpu().double().numpy()
 
     def _neighbors(self, atoms) -> tuple[np.ndarray, np.ndarray]:
         """The pairs within the cutoff (edge_index, cell shifts), from the skin list."""

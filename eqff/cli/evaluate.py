@@ -16,19 +16,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=["float32", "float64"], default=None,
                         help="default: the model's own dtype")
+    parser.add_argument("--committee", nargs="+", default=None, metavar="MODEL",
+                        help="more models: MODEL and these form a committee whose spread is the uncertainty; "
+                             "reports how σ ranks the errors (Spearman) and its calibration")
+    parser.add_argument("--calibrate-on", metavar="FRAMES",
+                        help="with --committee: scale σ so that it matches the force errors on these (validation) frames")
 
 
 def run(args: argparse.Namespace) -> int:
     from eqff.runtime import load_model
+    from eqff.runtime.committee import calibrate, uncertainty_metrics
     from eqff.train.evaluation import evaluate_file
     from eqff.train.metrics import format_table
 
-    loaded = load_model(args.model, dtype=args.dtype, device=args.device)
-    print(f"{args.model}: {loaded.format}, {loaded.note}")
+    model = [args.model, *args.committee] if args.committee else args.model
+    loaded = load_model(model, dtype=args.dtype, device=args.device)
+    print(f"{loaded.source}: {loaded.format}, {loaded.note}")
     potential = loaded.module
-    metrics, _, _ = evaluate_file(potential, args.data, batch_size=args.batch_size, energy_key=args.energy_key,
-                                  forces_key=args.forces_key, stress_key=args.stress_key)
+    labels = dict(batch_size=args.batch_size, energy_key=args.energy_key, forces_key=args.forces_key,
+                  stress_key=args.stress_key)
+    if args.calibrate_on:
+        if loaded.format != "committee":
+            raise SystemExit("eqff evaluate: --calibrate-on needs a committee (--committee MODEL ...)")
+        _, predictions, references = evaluate_file(potential, args.calibrate_on, **labels)
+        print(f"σ scale {calibrate(potential, predictions, references):.3f}, calibrated on {args.calibrate_on}")
+    metrics, predictions, references = evaluate_file(potential, args.data, **labels)
+    if loaded.format == "committee":
+        metrics.update(uncertainty_metrics(predictions, references))
+        metrics["uncertainty_scale"] = potential.uncertainty_scale
     print(format_table(metrics, f"{args.model} on {args.data}"))
+    for key in ("energy_std_mean_meV", "spearman_energy_sigma_vs_error", "calibration_energy_rms_error_over_rms_sigma",
+                "forces_std_mean_meV_per_A", "spearman_frame_sigma_vs_force_mae", "spearman_atom_sigma_vs_force_error",
+                "calibration_rms_error_over_rms_sigma"):
+        if key in metrics:
+            print(f"{key:>40}: {metrics[key]:.3f}")
     if args.output:
         with open(args.output, "w") as handle:
             json.dump(metrics, handle, indent=1)

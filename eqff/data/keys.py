@@ -21,6 +21,9 @@ FORCES: Final[str] = "forces"
 STRESS: Final[str] = "stress"
 VIRIAL: Final[str] = "virial"
 ATOMIC_ENERGIES: Final[str] = "atomic_energies"
+# Uncertainty of a committee (eqff.runtime.committee): spread of its members, calibrated.
+ENERGY_STD: Final[str] = "energy_std"  # [B] eV
+FORCES_STD: Final[str] = "forces_std"  # [N] eV/Å, per atom: RMS over members of |F_m - mean F|
 
 # Per-structure masks in a training batch: which labels this structure has.
 HAS_ENERGY: Final[str] = "has_energy"

@@ -36,7 +36,7 @@ class LoadedModel:
     """A deployable module and what the loader did to get it."""
 
     module: nn.Module  # ExportedPotential (eager or scripted), a loaded TorchScript export or a Pt2Potential
-    format: str  # "checkpoint", "torchscript", "pt2" or "memory"
+    format: str  # "checkpoint", "torchscript", "pt2", "memory" or "committee"
     source: str  # the path, or a description of the in-memory model
     dtype: torch.dtype  # what the module computes in
     device: torch.device
@@ -72,8 +72,9 @@ def is_pt2_model(model: Any) -> bool:
 
 def load_model(model: ModelLike, dtype: Union[str, torch.dtype, None] = None,
                device: Union[str, torch.device] = "cpu", script: bool = False) -> LoadedModel:
-    """``model`` (checkpoint or export path, ``Potential``, ``ExportedPotential``, loaded export)
-    as a ``LoadedModel`` on ``device`` in ``dtype`` (None: the model's own). ``script=True``
+    """``model`` (checkpoint or export path, ``Potential``, ``ExportedPotential``, loaded export;
+    a list of them: a ``Committee``, eqff.runtime.committee) as a ``LoadedModel`` on ``device``
+    in ``dtype`` (None: the model's own). ``script=True``
     gives a TorchScript module (what ``openmmtorch.TorchForce`` runs; a ``.pt2`` cannot be one)."""
     from eqff.export import ExportedPotential, Pt2Potential, is_exported, load_exported, load_pt2
     from eqff.models.io import copy_potential, load_checkpoint, potential_from_state
@@ -81,6 +82,8 @@ def load_model(model: ModelLike, dtype: Union[str, torch.dtype, None] = None,
 
     target = resolve_dtype(dtype)
     device = torch.device(device)
+    if isinstance(model, (list, tuple)):
+        return _committee(model, target, device, script)
     if is_pt2_model(model):
         if script:
             raise ConfigError(PT2_NOT_TORCHSCRIPT)
@@ -113,6 +116,22 @@ def load_model(model: ModelLike, dtype: Union[str, torch.dtype, None] = None,
                       _rebuilt_note(own, copy, copied=True))
     raise ConfigError(f"cannot use a {type(model).__name__} as an eqff model: give a checkpoint or export path, "
                       "an eqff Potential or a loaded eqff export")
+
+
+def _committee(models, target, device, script) -> LoadedModel:
+    """A ``Committee`` of the loaded ``models`` (one dtype: theirs, or ``target``)."""
+    from eqff.runtime.committee import Committee
+
+    if script:
+        raise ConfigError("a committee runs in Python (ASE, PythonForce, eqff evaluate), not as a TorchForce")
+    members = [load_model(m, dtype=target, device=device) for m in models]
+    dtypes = sorted(set(dtype_name(m.dtype) for m in members))
+    if len(dtypes) > 1:
+        raise ConfigError(f"the committee's models compute in {' and '.join(dtypes)}: pass dtype='float32' or "
+                          "'float64' to run them all in one")
+    committee = Committee([m.module for m in members])
+    return LoadedModel(committee, "committee", ", ".join(m.source for m in members), members[0].dtype, device,
+                       f"{dtypes[0]}, a committee of {len(members)} models")
 
 
 def _eager(potential, format: str, source: str, device: torch.device, script: bool, note: str) -> LoadedModel:

@@ -19,11 +19,16 @@ def split_predictions(out: Dict[str, torch.Tensor], batch: Dict[str, torch.Tenso
     energy = out[keys.ENERGY].detach().cpu().double().numpy()
     forces = out[keys.FORCES].detach().cpu().double().numpy()
     stress = out[keys.STRESS].detach().cpu().double().numpy() if keys.STRESS in out else None
+    energy_std = out[keys.ENERGY_STD].detach().cpu().double().numpy() if keys.ENERGY_STD in out else None
+    forces_std = out[keys.FORCES_STD].detach().cpu().double().numpy() if keys.FORCES_STD in out else None
     predictions = []
     for b in range(len(energy)):
         prediction = {"energy": energy[b], "forces": forces[atom_batch == b]}
         if stress is not None:
             prediction["stress"] = stress[b]
+        if energy_std is not None:  # a committee's uncertainty
+            prediction["energy_std"] = energy_std[b]
+            prediction["forces_std"] = forces_std[atom_batch == b]
         predictions.append(prediction)
     return predictions
 
