@@ -46,7 +46,10 @@ class TrainConfig:
     # --- loss ---
     loss: str = "mse"  # mse | huber
     huber_delta: float = 0.01
-    energy_weight: float = 1.0  # on energy per atom (eV/atom)
+    # on energy per atom (eV/atom); null: from the data (statistics.auto_energy_weight): 1 for
+    # molecular data (rMD17, liquid water), raised where per-atom energies spread as much as the
+    # forces (materials with surfaces, vacancies, strains: ~75 for mlearn Mo)
+    energy_weight: Optional[float] = None
     forces_weight: float = 100.0  # on force components (eV/Å)
     stress_weight: Optional[float] = None  # on stress (eV/Å³); default 1.0 if the data has stress, else 0
     # stage two (MACE's second stage): from this fraction of the budget on (see scheduler), the
@@ -110,6 +113,8 @@ class TrainConfig:
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}")
         for key in ("energy_weight", "forces_weight", "lr", "cutoff"):
+            if getattr(self, key) is None:
+                continue
             if getattr(self, key) < 0 or (key in ("lr", "cutoff") and getattr(self, key) == 0):
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
         if self.stage_two_at is not None and not 0.0 <= self.stage_two_at <= 1.0:

@@ -24,6 +24,7 @@ class PreparedData:
     avg_num_neighbors: float
     data_hash: str
     stress_weight: float
+    energy_weight: float  # the config's, or chosen from the data (statistics.auto_energy_weight)
 
 
 def _read(path: str, config: TrainConfig, require_forces: bool) -> List[Frame]:
@@ -72,12 +73,15 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         raise DataError(f"{config.valid_file or config.train_file}: validation frames hold elements {unknown} absent from training")
     e0s = statistics.resolve_e0s(config.e0s, train, isolated, elements, config.energy_key)
     stats = statistics.energy_statistics(train, e0s)
+    energy_weight = config.energy_weight
+    if energy_weight is None:
+        energy_weight = statistics.auto_energy_weight(train, e0s, config.forces_weight)
     train_graphs = [frame_to_graph(f, config.cutoff) for f in train]
     valid_graphs = [frame_to_graph(f, config.cutoff) for f in valid]
     return PreparedData(
         train=train_graphs, valid=valid_graphs, elements=elements, e0s=e0s, stats=stats,
         avg_num_neighbors=statistics.average_num_neighbors(train_graphs),
-        data_hash=frames_hash(train + valid), stress_weight=stress_weight,
+        data_hash=frames_hash(train + valid), stress_weight=stress_weight, energy_weight=energy_weight,
     )
 
 

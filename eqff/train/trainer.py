@@ -64,8 +64,11 @@ class Trainer:
         self.log(f"data: {len(self.data.train)} training, {len(self.data.valid)} validation structures; "
                  f"elements {self.data.elements}; avg neighbours {self.data.avg_num_neighbors:.2f}; "
                  f"E0s {json.dumps({str(k): round(v, 6) for k, v in self.data.e0s.items()})}")
+        self.log(f"loss weights: energy {self.data.energy_weight:g}"
+                 f"{' (from the data)' if config.energy_weight is None else ''}, forces {config.forces_weight:g}, "
+                 f"stress {self.data.stress_weight:g}")
         self.potential = self._build_model()
-        self.loss = WeightedLoss(config.energy_weight, config.forces_weight, self.data.stress_weight,
+        self.loss = WeightedLoss(self.data.energy_weight, config.forces_weight, self.data.stress_weight,
                                  config.loss, config.huber_delta)
         self.optimizer = torch.optim.AdamW(self.potential.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                            amsgrad=config.amsgrad)
