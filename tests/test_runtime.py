@@ -54,6 +54,14 @@ def test_dtype_policy_for_files(files, name, dtype, expected, note):
     assert module.model.potential.energy_scale.dtype == expected
 
 
+def test_a_loaded_model_is_not_loaded_again(files):
+    loaded = load_model(files / "f32.ckpt")
+    assert load_model(loaded) is loaded and eqff.EqffCalculator(loaded).potential is loaded.module
+    assert loaded.example_structure is None  # this checkpoint stores none; trainer checkpoints do
+    other = load_model(loaded, dtype="float64")
+    assert other.dtype == torch.float64 and loaded.dtype == torch.float32
+
+
 def test_float32_export_cast_up_warns(files):
     with pytest.warns(UserWarning, match="keeps its float32 constants"):
         loaded = load_model(files / "f32.pt", dtype="float64")

@@ -1,9 +1,9 @@
 """ASE calculator for eqff potentials: an adapter over ``eqff.runtime``.
 
-``model``: a checkpoint, an exported file (TorchScript or ``.pt2``) or a model in memory,
-loaded by ``eqff.runtime.load_model``: ``dtype=None`` (the default) computes in the model's
-own dtype, another dtype works on a private copy (``self.dtype_note`` says what was done); the
-caller's model is never changed.
+``model``: a checkpoint, an exported file (TorchScript or ``.pt2``), a model in memory or an
+``eqff.runtime.LoadedModel``, loaded by ``eqff.runtime.load_model``: ``dtype=None`` (the
+default) computes in the model's own dtype, another dtype works on a private copy
+(``self.dtype_note`` says what was done); the caller's model is never changed.
 
 A list of models is a committee (``eqff.runtime.committee``): the results are its means, and
 ``calc.results["energy_std"]`` (eV) and ``calc.results["forces_std"]`` ([N] eV/Å, per atom)
@@ -30,7 +30,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from eqff.data import keys
 from eqff.data.frames import Frame, validate_frame
 from eqff.data.neighbors import check_separation, neighbor_list
-from eqff.runtime import load_model
+from eqff.runtime import LoadedModel, load_model
 from eqff.runtime.inputs import check_elements, single_structure
 from eqff.runtime.skin import pairs_within, skin_is_stale
 from eqff.threads import deploy_threads
@@ -39,7 +39,7 @@ from eqff.threads import deploy_threads
 class EqffCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
-    def __init__(self, model: Union[torch.nn.Module, str, os.PathLike, list], device: str = "cpu",
+    def __init__(self, model: Union[torch.nn.Module, str, os.PathLike, list, LoadedModel], device: str = "cpu",
                  dtype: Optional[str] = None, skin: float = 1.0, threads: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         self.threads, self.threads_reason = deploy_threads(threads)

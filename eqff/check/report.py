@@ -21,7 +21,7 @@ from eqff.check.plots import plot_cutoff_scan, plot_nve, plot_nvt
 from eqff.data import keys
 from eqff.errors import EqffError
 from eqff.export import export_potential
-from eqff.models.io import copy_potential, load_checkpoint
+from eqff.models.io import copy_potential
 from eqff.models.registry import build_from_config
 from eqff.predict import predict
 from eqff.runtime import load_model
@@ -103,11 +103,11 @@ def load_both(path: str, workdir: str) -> Tuple[torch.nn.Module, torch.nn.Module
         buffers = dict(eager.named_buffers())  # TorchScript also saves non-persistent buffers
         if [k for k in unexpected if k not in buffers] or [k for k in missing if "._w3j_" not in k]:
             raise EqffError(f"{path}: the exported weights do not match its model config")
-        return eager, exported, info.get("example_structure")
+        return eager, exported, loaded.example_structure
     eager = loaded.module.potential
     exported_path = os.path.join(workdir, "exported.pt")
     export_potential(eager, exported_path)
-    return eager, load_model(exported_path).module, load_checkpoint(path).get("example_structure")
+    return eager, load_model(exported_path).module, loaded.example_structure
 
 
 def check_structure(path: Optional[str], example: Optional[dict], model: str) -> Tuple[Atoms, str]:

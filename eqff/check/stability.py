@@ -162,14 +162,11 @@ def run_protocol(model: str, structure: Optional[str] = None, output: str = "che
     from eqff.calculators.ase import EqffCalculator
     from eqff.check.plots import plot_rdf, plot_stability
     from eqff.check.report import check_structure
-    from eqff.models.io import load_checkpoint
     from eqff.runtime import load_model
 
     os.makedirs(output, exist_ok=True)
     loaded = load_model(model)
-    example = (loaded.metadata or {}).get("example_structure") if loaded.format != "checkpoint" else \
-        load_checkpoint(model).get("example_structure")
-    atoms, described = check_structure(structure, example, model)
+    atoms, described = check_structure(structure, loaded.example_structure, model)
     periodic = bool(atoms.pbc.all())
     if temperature is None:
         temperature = 300.0 if periodic else 500.0
@@ -178,7 +175,7 @@ def run_protocol(model: str, structure: Optional[str] = None, output: str = "che
         frames = [f for f in ase.io.read(reference, ":") if sorted(f.numbers) == sorted(atoms.numbers)]
         if not frames:
             raise ValueError(f"{reference}: no frame has the composition of the structure ({atoms.get_chemical_formula()})")
-    calculator = EqffCalculator(loaded.module, threads=threads)
+    calculator = EqffCalculator(loaded, threads=threads)
     print(f"stability: {atoms.get_chemical_formula()} ({described}), NVT {temperature:.0f} K, dt {timestep_fs} fs, "
           f"up to {picoseconds} ps", flush=True)
     result = stability_run(atoms, calculator, temperature=temperature, picoseconds=picoseconds, timestep_fs=timestep_fs,

@@ -63,13 +63,18 @@ def _check_format(state: Any, source: str) -> None:
                              "after it was written; use an intact copy")
 
 
+def saved_dtype(state: Dict[str, Any]) -> torch.dtype:
+    """The dtype of a checkpoint's saved weights."""
+    return next(v for v in state["model_state"].values() if v.is_floating_point()).dtype
+
+
 def potential_from_state(state: Dict[str, Any], source: str = "checkpoint",
                          dtype: Union[str, torch.dtype, None] = None) -> Potential:
     """Rebuild a potential; ``dtype`` defaults to the dtype of the saved weights."""
     _check_format(state, source)
     weights = state["model_state"]
     if dtype is None:
-        dtype = next(v for v in weights.values() if v.is_floating_point()).dtype
+        dtype = saved_dtype(state)
     try:
         potential = build_from_config(state["model_config"], dtype=dtype)
     except Exception as error:

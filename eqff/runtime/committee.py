@@ -24,14 +24,15 @@ from torch import Tensor, nn
 
 from eqff.data import keys
 from eqff.errors import ConfigError
+from eqff.nn.geometry import edge_vectors
 
 
 def _within_cutoff(data: Dict[str, Tensor], cutoff: float) -> Dict[str, Tensor]:
     """``data`` with only the edges shorter than ``cutoff``."""
-    x, edge_index, shifts = data[keys.POSITIONS], data[keys.EDGE_INDEX], data[keys.CELL_SHIFTS]
-    cell = data[keys.CELL].reshape(-1, 3, 3)[data[keys.BATCH][edge_index[0]]]
-    vectors = x[edge_index[1]] - x[edge_index[0]] + torch.bmm(shifts.to(x.dtype).unsqueeze(1), cell.to(x.dtype)).squeeze(1)
-    keep = (vectors.detach() ** 2).sum(dim=1) < cutoff * cutoff
+    x, edge_index, shifts = data[keys.POSITIONS].detach(), data[keys.EDGE_INDEX], data[keys.CELL_SHIFTS]
+    vectors = edge_vectors(x, data[keys.CELL].reshape(-1, 3, 3).to(x.dtype), data[keys.BATCH], edge_index,
+                           shifts.to(x.dtype))
+    keep = (vectors ** 2).sum(dim=1) < cutoff * cutoff
     return {**data, keys.EDGE_INDEX: edge_index[:, keep], keys.CELL_SHIFTS: shifts[keep]}
 
 

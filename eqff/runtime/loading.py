@@ -27,6 +27,7 @@ from torch import nn
 
 from eqff.dtypes import DTYPES, dtype_name, resolve_dtype  # noqa: F401  (DTYPES: re-exported)
 from eqff.errors import ConfigError
+from eqff.predict import model_dtype
 
 ModelLike = Union[str, os.PathLike, nn.Module]
 
@@ -41,6 +42,7 @@ class LoadedModel:
     dtype: torch.dtype  # what the module computes in
     device: torch.device
     note: str  # the dtype decision in words
+    example_structure: Optional[Dict[str, Any]] = None  # a validation frame the checkpoint or export stores
 
     @property
     def cutoff(self) -> float:
@@ -77,11 +79,15 @@ def load_model(model: ModelLike, dtype: Union[str, torch.dtype, None] = None,
     in ``dtype`` (None: the model's own). ``script=True``
     gives a TorchScript module (what ``openmmtorch.TorchForce`` runs; a ``.pt2`` cannot be one)."""
     from eqff.export import ExportedPotential, Pt2Potential, is_exported, load_exported, load_pt2
-    from eqff.models.io import copy_potential, load_checkpoint, potential_from_state
+    from eqff.models.io import copy_potential, load_checkpoint, potential_from_state, saved_dtype
     from eqff.models.potential import Potential
 
     target = resolve_dtype(dtype)
     device = torch.device(device)
+    if isinstance(model, LoadedModel):  # already loaded: as it is, or its module in another dtype/device
+        if target in (None, model.dtype) and device == model.device and not script:
+            return model
+        model = model.module
     if isinstance(model, (list, tuple)):
         return _committee(model, target, device, script)
     if is_pt2_model(model):
@@ -94,8 +100,8 @@ def load_model(model: ModelLike, dtype: Union[str, torch.dtype, None] = None,
                               "the checkpoint again with that --dtype")
         if device.type != "cpu":
             loaded = loaded.to(device)  # raises: a .pt2 is compiled for the CPU
-        return LoadedModel(loaded, "pt2", loaded.path, loaded.dtype, device,
-                           f"{dtype_name(loaded.dtype)}, as compiled")
+        return LoadedModel(loaded, "pt2", loaded.path, loaded.dtype, device, f"{dtype_name(loaded.dtype)}, as compiled",
+                           loaded.eqff_metadata.get("example_structure"))
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if is_exported(path):
@@ -103,14 +109,15 @@ def load_model(model: ModelLike, dtype: Union[str, torch.dtype, None] = None,
             return _torchscript(module, target, device, path, private=True)
         state = load_checkpoint(path)
         potential = potential_from_state(state, source=path, dtype=target)
-        saved = _saved_dtype(state)
-        return _eager(potential, "checkpoint", path, device, script, _rebuilt_note(saved, potential))
+        loaded = _eager(potential, "checkpoint", path, device, script, _rebuilt_note(saved_dtype(state), potential))
+        loaded.example_structure = state.get("example_structure")
+        return loaded
     if isinstance(model, torch.jit.ScriptModule) and hasattr(model, "compute_openmm"):
         return _torchscript(model, target, device, "the given TorchScript model", private=False)
     if isinstance(model, ExportedPotential):
         model = model.potential
     if isinstance(model, Potential):
-        own = _module_dtype(model)
+        own = model_dtype(model)
         copy = copy_potential(model, dtype=target)
         return _eager(copy, "memory", f"the given {model.kind} model", device, script,
                       _rebuilt_note(own, copy, copied=True))
@@ -143,7 +150,7 @@ def _eager(potential, format: str, source: str, device: torch.device, script: bo
     if script:
         module = e3nn_script(module)
     module = module.to(device)
-    return LoadedModel(module, format, source, _module_dtype(potential), device, note)
+    return LoadedModel(module, format, source, model_dtype(potential), device, note)
 
 
 def _torchscript(module: torch.jit.ScriptModule, target: Optional[torch.dtype], device: torch.device, source: str,
@@ -171,21 +178,12 @@ def _torchscript(module: torch.jit.ScriptModule, target: Optional[torch.dtype], 
             note = f"float32, cast from a {dtype_name(current)} export"
         module = module.to(target)
     module = module.to(device)
-    return LoadedModel(module, "torchscript", source, target or current, device, note)
-
-
-def _saved_dtype(state: Dict[str, Any]) -> torch.dtype:
-    return next(v for v in state["model_state"].values() if v.is_floating_point()).dtype
-
-
-def _module_dtype(module: nn.Module) -> torch.dtype:
-    for tensor in module.parameters():
-        return tensor.dtype
-    return torch.get_default_dtype()
+    return LoadedModel(module, "torchscript", source, target or current, device, note,
+                       (getattr(module, "eqff_metadata", None) or {}).get("example_structure"))
 
 
 def _rebuilt_note(original: torch.dtype, potential: nn.Module, copied: bool = False) -> str:
-    now = _module_dtype(potential)
+    now = model_dtype(potential)
     what = "a copy of the given model" if copied else "the checkpoint"
     if now == original:
         return f"{dtype_name(now)}, {what} in its own dtype"

@@ -60,11 +60,16 @@ def resolve_e0s(spec: Union[str, Dict], train_frames: Sequence[Frame], isolated:
     return {z: e0s[z] for z in elements}
 
 
+def energy_residuals_per_atom(frames: Sequence[Frame], e0s: Dict[int, float]) -> np.ndarray:
+    """(E - sum of E0s) / atoms of every frame with an energy (eV/atom)."""
+    return np.array([(f.energy - sum(e0s[int(z)] for z in f.numbers)) / len(f) for f in frames if f.energy is not None])
+
+
 def energy_statistics(frames: Sequence[Frame], e0s: Dict[int, float]) -> Dict[str, float]:
     """Mean per-atom energy after E0s (the shift) and force RMS (the scale)."""
-    residuals = [(f.energy - sum(e0s[int(z)] for z in f.numbers)) / len(f) for f in frames if f.energy is not None]
+    residuals = energy_residuals_per_atom(frames, e0s)
     forces = [f.forces for f in frames if f.forces is not None]
-    mean_residual = float(np.mean(residuals)) if residuals else 0.0
+    mean_residual = float(np.mean(residuals)) if len(residuals) else 0.0
     if forces:
         scale = float(np.sqrt(np.mean(np.concatenate(forces) ** 2)))
     else:
@@ -86,8 +91,7 @@ ENERGY_BALANCE = 10.0
 def auto_energy_weight(frames: Sequence[Frame], e0s: Dict[int, float], forces_weight: float) -> float:
     """The default energy weight for these training frames: max(1, w_F * ENERGY_BALANCE / r),
     r = mean(F^2) / var(E/atom after E0s)."""
-    residuals = np.array([(f.energy - sum(e0s[int(z)] for z in f.numbers)) / len(f)
-                          for f in frames if f.energy is not None])
+    residuals = energy_residuals_per_atom(frames, e0s)
     forces = [f.forces for f in frames if f.forces is not None]
     if len(residuals) < 2 or not forces or forces_weight == 0 or residuals.var() == 0:
         return 1.0
