@@ -7,6 +7,7 @@
 or, for an ``ase.Atoms``, the whole System at once:
 ``setup = eqff.openmm.system_from_atoms(atoms, "ethanol.pt")`` (eqff.calculators.openmm_system);
 or through openmm-ml: ``MLPotential("eqff", modelPath="ethanol.pt").createSystem(topology)``.
+``eqff.openmm.UncertaintyReporter`` writes the learned forces' σ along a simulation.
 The implementation and its decisions (units, periodicity, subsets) are documented in
 ``eqff.calculators.openmm_forces``.
 """
@@ -20,6 +21,8 @@ from eqff.calculators.openmm_forces import (
     torch_force,
 )
 from eqff.calculators.openmm_system import OpenMMSystem, system_from_atoms, topology_from_atoms
+from eqff.calculators.openmm_uncertainty import UncertaintyExceeded, UncertaintyReporter
 
 __all__ = ["OpenMMModule", "OpenMMSystem", "PythonForceComputation", "load_for_openmm", "ml_force", "openmm_module",
-           "python_force", "system_from_atoms", "topology_from_atoms", "torch_force"]
+           "python_force", "system_from_atoms", "topology_from_atoms", "torch_force", "UncertaintyExceeded",
+           "UncertaintyReporter"]

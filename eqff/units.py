@@ -15,3 +15,6 @@ NM_TO_ANGSTROM: float = 10.0
 EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM: float = EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM
 #: 1 GPa in eV/Å³.
 GPA_TO_EV_PER_A3: float = float(_ase_units.GPa)
+#: 1 Hartree in eV and 1 Bohr in Å (quantum-chemistry codes: PySCF), from ASE's CODATA constants.
+HARTREE_TO_EV: float = float(_ase_units.Hartree)
+BOHR_TO_ANGSTROM: float = float(_ase_units.Bohr)

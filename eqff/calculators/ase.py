@@ -7,7 +7,9 @@ default) computes in the model's own dtype, another dtype works on a private cop
 
 A list of models is a committee (``eqff.runtime.committee``): the results are its means, and
 ``calc.results["energy_std"]`` (eV) and ``calc.results["forces_std"]`` ([N] eV/Å, per atom)
-its calibrated spread, the uncertainty of the prediction.
+its calibrated spread, the uncertainty of the prediction. A checkpoint written by
+``eqff uncertainty`` (one model, last-layer uncertainty: ``eqff.runtime.llpr``) gives the same
+two results, calibrated the same way.
 
 The neighbour list is built with vesin at ``cutoff + skin`` and reused until an atom has moved
 more than ``skin / 2`` (or the cell, pbc or atoms change); each step keeps only the pairs
@@ -49,6 +51,7 @@ class EqffCalculator(Calculator):
         self.cutoff = loaded.cutoff
         self.skin = float(skin)
         self.known_numbers = loaded.known_numbers
+        self.has_uncertainty = loaded.has_uncertainty  # results get energy_std and forces_std
         self._cache: Optional[dict] = None
         self.neighbor_list_builds = 0
 
@@ -75,7 +78,7 @@ class EqffCalculator(Calculator):
         if want_stress:
             stress = out[keys.STRESS][0].detach().cpu().double().numpy()
             self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
-        if keys.ENERGY_STD in out:  # a committee: its calibrated spread (eqff.runtime.committee)
+        if keys.ENERGY_STD in out:  # a committee's calibrated spread, or a last-layer uncertainty
             self.results["energy_std"] = out[keys.ENERGY_STD][0].item()
             self.results["forces_std"] = out[keys.FORCES_STD].detach().cpu().double().numpy()
 

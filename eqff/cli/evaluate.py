@@ -37,13 +37,15 @@ def run(args: argparse.Namespace) -> int:
                   stress_key=args.stress_key)
     if args.calibrate_on:
         if loaded.format != "committee":
-            raise SystemExit("eqff evaluate: --calibrate-on needs a committee (--committee MODEL ...)")
+            raise SystemExit("eqff evaluate: --calibrate-on needs a committee (--committee MODEL ...); a checkpoint "
+                             "from `eqff uncertainty` is calibrated already")
         _, predictions, references = evaluate_file(potential, args.calibrate_on, **labels)
         print(f"σ scale {calibrate(potential, predictions, references):.3f}, calibrated on {args.calibrate_on}")
     metrics, predictions, references = evaluate_file(potential, args.data, **labels)
-    if loaded.format == "committee":
+    if loaded.has_uncertainty:
         metrics.update(uncertainty_metrics(predictions, references))
-        metrics["uncertainty_scale"] = potential.uncertainty_scale
+        head = getattr(potential, "uncertainty", potential)  # a committee, or an export's last-layer head
+        metrics["uncertainty_scale"] = head.uncertainty_scale
     print(format_table(metrics, f"{args.model} on {args.data}"))
     for key in ("energy_std_mean_meV", "spearman_energy_sigma_vs_error", "calibration_energy_rms_error_over_rms_sigma",
                 "forces_std_mean_meV_per_A", "spearman_frame_sigma_vs_force_mae", "spearman_atom_sigma_vs_force_error",

@@ -19,7 +19,9 @@ COMMANDS = {
     "train": ("eqff.cli.train", "fit a potential to DFT energies, forces and stresses"),
     "evaluate": ("eqff.cli.evaluate", "error metrics of a model on a data file"),
     "demo": ("eqff.cli.demo", "MD with the shipped ethanol potential in ASE and OpenMM (--train: fit one first)"),
+    "uncertainty": ("eqff.cli.uncertainty", "give a checkpoint its single-model uncertainty (last-layer, calibrated)"),
     "check": ("eqff.cli.check", "validate a potential (symmetry, smoothness, MD stability) with a report"),
+    "learn": ("eqff.cli.learn", "active learning: grow a training set where a committee is unsure, with a labeller"),
 }
 
 

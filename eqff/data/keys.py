@@ -40,6 +40,7 @@ EDGE_BASIS: Final[str] = "edge_basis"  # [E,B] radial (Bessel) basis
 EDGE_ENVELOPE: Final[str] = "edge_envelope"  # [E] smooth cutoff envelope u(r)
 EDGE_HARMONICS: Final[str] = "edge_harmonics"  # [E,(l+1)^2] spherical harmonics Y(r_ij) (ace, segnn)
 SPECIES: Final[str] = "species"  # [N] the model's element index of each atom
+NODE_FEATURES: Final[str] = "node_features"  # [N,d] inputs of the readouts' last linear maps (llpr)
 NODE_ENERGY: Final[str] = "node_energy"  # [N] per-atom energy summed over layers' readouts (ace)
 NODE_ATTRIBUTES: Final[str] = "node_attributes"  # [N,1+(l+1)^2] steerable neighbourhood (segnn)
 NEIGHBOUR_TABLE: Final[str] = "neighbour_table"  # [N,W] each atom's incoming edges, padded (ace)

@@ -31,6 +31,7 @@ from eqff.errors import ModelFileError
 from eqff.export.archive import read_archive_json
 from eqff.export.aoti import Pt2Potential, export_pt2, is_pt2, load_pt2, read_pt2_metadata
 from eqff.models.io import tensor_checksum
+from eqff.models.last_layer import LastLayerUncertainty, head_from_state
 from eqff.models.potential import Potential
 from eqff.nn.neighborlist import batched_neighbor_list_torch
 from eqff.runtime.inputs import checked_cell, checked_positions, from_openmm, single_structure, to_openmm
@@ -51,11 +52,18 @@ class ExportedPotential(nn.Module):
     ``compute(atomic_numbers, positions, cell, pbc)`` builds the neighbour list itself
     (one structure, Å and eV); ``compute_openmm(atomic_numbers, positions_nm, box_nm)`` is the
     same in OpenMM units (nm, kJ/mol, kJ/mol/nm; ``box_nm`` None means not periodic).
+    With an enabled ``uncertainty`` head (a checkpoint from ``eqff uncertainty``), ``forward``
+    and ``compute`` also give ``energy_std`` [B] (eV) and ``forces_std`` [N] (eV/Å per atom);
+    ``compute_openmm`` skips it (OpenMM takes energy and forces only).
     """
 
-    def __init__(self, potential: Potential):
+    def __init__(self, potential: Potential, uncertainty: Optional[LastLayerUncertainty] = None):
         super().__init__()
         self.potential = potential
+        if uncertainty is None:
+            uncertainty = LastLayerUncertainty().to(potential.energy_scale.dtype)
+        self.uncertainty = uncertainty
+        self.has_uncertainty: bool = uncertainty.enabled
         self.cutoff: float = potential.cutoff
         self.kind: str = potential.kind
         self.config_json: str = potential.config_json
@@ -65,12 +73,25 @@ class ExportedPotential(nn.Module):
         self.ev_per_angstrom_to_kj_per_mol_nm: float = units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM
 
     def forward(self, data: Dict[str, Tensor], compute_forces: bool = True, compute_stress: bool = False,
-                create_graph: bool = False) -> Dict[str, Tensor]:
-        return self.potential(data, compute_forces, compute_stress, create_graph)
+                create_graph: bool = False, compute_features: bool = False) -> Dict[str, Tensor]:
+        return self._evaluate(data, compute_forces, compute_stress, create_graph, compute_features, self.has_uncertainty)
+
+    def _evaluate(self, data: Dict[str, Tensor], compute_forces: bool, compute_stress: bool, create_graph: bool,
+                  compute_features: bool, with_uncertainty: bool) -> Dict[str, Tensor]:
+        out = self.potential(data, compute_forces, compute_stress, create_graph, compute_features or with_uncertainty)
+        if with_uncertainty:
+            out = self.uncertainty(out, data[keys.BATCH], data[keys.CELL].shape[0], compute_forces)
+            if not compute_features:
+                del out[keys.NODE_FEATURES]
+        return out
 
     @torch.jit.export
     def compute(self, atomic_numbers: Tensor, positions: Tensor, cell: Tensor, pbc: Tensor,
                 compute_stress: bool = False) -> Dict[str, Tensor]:
+        return self._compute(atomic_numbers, positions, cell, pbc, compute_stress, self.has_uncertainty)
+
+    def _compute(self, atomic_numbers: Tensor, positions: Tensor, cell: Tensor, pbc: Tensor, compute_stress: bool,
+                 with_uncertainty: bool) -> Dict[str, Tensor]:
         if positions.dim() != 2 or positions.shape[1] != 3 or atomic_numbers.shape[0] != positions.shape[0]:
             raise ValueError("eqff: positions must be [N,3] with one atomic number per atom")
         positions = checked_positions(positions)
@@ -79,7 +100,7 @@ class ExportedPotential(nn.Module):
         edge_index, shifts = batched_neighbor_list_torch(positions, cell, pbc, torch.zeros_like(atomic_numbers), 1,
                                                          self.cutoff)
         data = single_structure(atomic_numbers, positions, cell, pbc, edge_index, shifts)
-        return self.potential(data, True, compute_stress, False)
+        return self._evaluate(data, True, compute_stress, False, False, with_uncertainty)
 
     @torch.jit.export
     def compute_openmm(self, atomic_numbers: Tensor, positions: Tensor,
@@ -87,7 +108,7 @@ class ExportedPotential(nn.Module):
         """Energy (kJ/mol, 0-d float64) and forces (kJ/mol/nm, [N,3] float64) from positions and
         box vectors (rows) in nm, in the model's dtype; ``box`` None: not periodic."""
         x, cell, pbc = from_openmm(positions, box, self.potential.energy_scale.dtype, self.nm_to_angstrom)
-        out = self.compute(atomic_numbers, x, cell, pbc, False)
+        out = self._compute(atomic_numbers, x, cell, pbc, False, False)
         return to_openmm(out[keys.ENERGY], out[keys.FORCES], self.ev_to_kj_per_mol,
                          self.ev_per_angstrom_to_kj_per_mol_nm)
 
@@ -122,8 +143,10 @@ def _training_summary(state: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def export_potential(potential: Potential, path: str | os.PathLike, dtype: Optional[torch.dtype] = None,
-                     metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Script ``potential`` (a copy, on CPU, in ``dtype``) and save it with its metadata."""
+                     metadata: Optional[Dict[str, Any]] = None,
+                     uncertainty: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Script ``potential`` (a copy, on CPU, in ``dtype``) and save it with its metadata, and its
+    last-layer uncertainty when given (a checkpoint's ``uncertainty`` entry)."""
     from ase.data import chemical_symbols
 
     from eqff.models.io import copy_potential
@@ -145,7 +168,9 @@ def export_potential(potential: Potential, path: str | os.PathLike, dtype: Optio
         "model_config": config,
         **(metadata or {}),
     }
-    scripted = script(ExportedPotential(model))
+    head = head_from_state(uncertainty, dtype)
+    info["uncertainty"] = head.enabled  # compute() gives energy_std and forces_std
+    scripted = script(ExportedPotential(model, head))
     info["weights_sha256"] = tensor_checksum(dict(scripted.state_dict()))
     path = os.fspath(path)
     tmp = path + ".tmp"
@@ -178,9 +203,10 @@ def export_checkpoint(checkpoint: str | os.PathLike, path: str | os.PathLike,
                 info[key] = json.loads(json.dumps(state[key]))
             except (TypeError, ValueError):
                 pass
-    if format == "pt2":
+    if format == "pt2":  # energy, forces, stress: a .pt2 carries no uncertainty
         return export_pt2(potential, path, dtype=dtype, metadata={**info, **(metadata or {})})
-    return export_potential(potential, path, dtype=dtype, metadata={**info, **(metadata or {})})
+    return export_potential(potential, path, dtype=dtype, metadata={**info, **(metadata or {})},
+                            uncertainty=state.get("uncertainty"))
 
 
 def is_exported(path: str | os.PathLike) -> bool:

@@ -293,6 +293,13 @@ class ProductBasis(nn.Module):
         return torch.cat(out, dim=1)
 
 
+def _readout_as_sequential(state_dict, prefix, *args) -> None:
+    """Checkpoints before 2026-11-30 stored the first layer's readout as a bare linear map
+    (``readout.weight``); it is now ``readout.0.weight`` (the same numbers)."""
+    if prefix + "readout.weight" in state_dict:
+        state_dict[prefix + "readout.0.weight"] = state_dict.pop(prefix + "readout.weight")
+
+
 class ACELayer(nn.Module):
     def __init__(self, in_ls: List[int], out_ls: List[int], channels: int, sh_lmax: int, num_basis: int,
                  radial_features: int, correlation: int, num_elements: int, avg_num_neighbors: float,
@@ -314,7 +321,8 @@ class ACELayer(nn.Module):
         # whose input is the embedding: no unused parameters, which DDP refuses)
         self.skip_blocks = [b for b, l in enumerate(out_ls) if self_connection and l in in_ls]
         self.self_connection = nn.ModuleList([ElementLinear(num_elements, channels, channels) for _ in self.skip_blocks])
-        self.readout = readout
+        self.readout = readout  # an nn.Sequential ending in a linear map
+        self._register_load_state_dict_pre_hook(_readout_as_sequential)
 
     def forward(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         """h [N, (hidden_lmax+1)^2, K] -> new features; adds this layer's atomic energies to
@@ -344,7 +352,13 @@ class ACELayer(nn.Module):
                     block = block + skip(h[:, big_l * big_l:(big_l + 1) * (big_l + 1), :], species)
             out_blocks.append(block)
         out = torch.cat(out_blocks, dim=1) if len(out_blocks) > 1 else out_blocks[0]
-        graph[keys.NODE_ENERGY] = graph[keys.NODE_ENERGY] + self.readout(out[:, 0, :]).squeeze(-1)
+        x = out[:, 0, :]
+        features = x
+        for module in self.readout:  # keep the input of the last linear map: the last-layer features
+            features = x
+            x = module(x)
+        graph[keys.NODE_FEATURES] = torch.cat([graph[keys.NODE_FEATURES], features], dim=1)
+        graph[keys.NODE_ENERGY] = graph[keys.NODE_ENERGY] + x.squeeze(-1)
         return out
 
 
@@ -363,7 +377,7 @@ class MessagePassingACE(MessagePassingModel):
         for t in range(num_layers):
             last = t == num_layers - 1
             out_ls = [0] if last else list(range(hidden_lmax + 1))
-            readout = normalized_mlp([features, readout_features, 1]) if last else NormalizedLinear(features, 1)
+            readout = normalized_mlp([features, readout_features, 1] if last else [features, 1])
             layers.append(ACELayer(in_ls, out_ls, features, sh_lmax, num_basis, radial_features, correlation,
                                    num_elements, avg_num_neighbors, t > 0, readout))
             in_ls = out_ls

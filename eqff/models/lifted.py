@@ -180,4 +180,4 @@ class LiftedGroupConv(MessagePassingModel):
 
     def readout_energies(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         pooled = (h * self.weights.unsqueeze(-1)).sum(dim=1)
-        return self.readout(pooled).squeeze(-1)
+        return self.read_out(pooled, graph)

@@ -15,7 +15,7 @@ The sum is divided by a constant (the typical neighbour count of the training da
 features keep their scale between a 9-atom molecule and a dense liquid. Dividing by a constant,
 not by each atom's own count, keeps the energy smooth as atoms enter and leave the cutoff.
 """
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -73,6 +73,11 @@ class MessagePassingModel(nn.Module):
         h^0   = embed(species)
         h^t   = layer_t(h^(t-1), graph)               t = 1 .. T
         e_i   = readout_energies(h^T, graph)
+        f_i   = graph[NODE_FEATURES]                  inputs of the readout's last linear map
+
+``e_i`` is linear in ``f_i`` (its last-layer features): what last-layer uncertainty
+(eqff/runtime/llpr.py) measures the novelty of. ``read_out`` runs a readout ``nn.Sequential``
+and keeps the input of its last module.
 
     Subclasses build ``self.layers`` (an ``nn.ModuleList`` of layers called as
     ``layer(h, graph) -> h``) and ``self.readout`` (or override ``readout_energies``), and
@@ -85,13 +90,19 @@ class MessagePassingModel(nn.Module):
         self.geometry = EdgeGeometry(cutoff, num_basis, envelope_p)
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tensor:
+        return self.energies_and_features(species, edge_index, edge_vector)[0]
+
+    def energies_and_features(self, species: Tensor, edge_index: Tensor, edge_vector: Tensor) -> Tuple[Tensor, Tensor]:
+        """Per-atom energies [N] and last-layer features [N, d]."""
         graph = self.geometry(edge_index, edge_vector)
         graph[keys.SPECIES] = species
+        graph[keys.NODE_FEATURES] = torch.zeros((species.shape[0], 0), dtype=edge_vector.dtype, device=edge_vector.device)
         graph = self.attributes(graph)
         h = self.embed(species)
         for layer in self.layers:
             h = layer(h, graph)
-        return self.readout_energies(h, graph)
+        energies = self.readout_energies(h, graph)
+        return energies, graph[keys.NODE_FEATURES]
 
     def attributes(self, graph: Dict[str, Tensor]) -> Dict[str, Tensor]:
         return graph
@@ -100,4 +111,13 @@ class MessagePassingModel(nn.Module):
         return self.embedding(species)
 
     def readout_energies(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
-        return self.readout(h).squeeze(-1)
+        return self.read_out(h, graph)
+
+    def read_out(self, x: Tensor, graph: Dict[str, Tensor]) -> Tensor:
+        """``self.readout(x)`` [N]; appends the input of its last (linear) module to graph[NODE_FEATURES]."""
+        features = x
+        for module in self.readout:
+            features = x
+            x = module(x)
+        graph[keys.NODE_FEATURES] = torch.cat([graph[keys.NODE_FEATURES], features], dim=1)
+        return x.squeeze(-1)

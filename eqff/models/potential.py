@@ -75,7 +75,7 @@ class Potential(nn.Module):
                              + "remove duplicated atoms or check the coordinates")
 
     def forward(self, data: Dict[str, Tensor], compute_forces: bool = True, compute_stress: bool = False,
-                create_graph: bool = False) -> Dict[str, Tensor]:
+                create_graph: bool = False, compute_features: bool = False) -> Dict[str, Tensor]:
         positions = data[keys.POSITIONS]
         cell = data[keys.CELL]
         batch = data[keys.BATCH]
@@ -95,12 +95,14 @@ class Potential(nn.Module):
 
         vectors = edge_vectors(positions, cell, batch, data[keys.EDGE_INDEX], data[keys.CELL_SHIFTS])
         self.check_separation(vectors, data[keys.EDGE_INDEX])
-        raw = self.model(species, data[keys.EDGE_INDEX], vectors)
+        raw, features = self.model.energies_and_features(species, data[keys.EDGE_INDEX], vectors)
         atomic_energies = self.energy_scale[species] * raw + self.energy_shift[species]
         if self.use_zbl:
             atomic_energies = atomic_energies + self.zbl(species, data[keys.EDGE_INDEX], vectors)
         energy = scatter_sum(atomic_energies, batch, num_graphs)
         out: Dict[str, Tensor] = {keys.ENERGY: energy, keys.ATOMIC_ENERGIES: atomic_energies}
+        if compute_features:  # scaled so that E_i is linear in them (eqff/runtime/llpr.py)
+            out[keys.NODE_FEATURES] = (self.energy_scale[species].unsqueeze(-1) * features).detach()
         if len(inputs) == 0:
             return out
 

@@ -218,4 +218,4 @@ class SEGNN(MessagePassingModel):
         return graph
 
     def readout_energies(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
-        return self.readout(h[:, : self.num_scalars]).squeeze(-1)
+        return self.read_out(h[:, : self.num_scalars], graph)

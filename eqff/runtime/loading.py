@@ -53,6 +53,12 @@ class LoadedModel:
         return set(int(z) for z in self.module.atomic_numbers.tolist())
 
     @property
+    def has_uncertainty(self) -> bool:
+        """The module's outputs include ``energy_std`` and ``forces_std`` (a committee or a
+        checkpoint with its last-layer uncertainty)."""
+        return self.format == "committee" or bool(getattr(self.module, "has_uncertainty", False))
+
+    @property
     def metadata(self) -> Optional[Dict[str, Any]]:
         """An export's metadata (None for checkpoints and in-memory models)."""
         return getattr(self.module, "eqff_metadata", None)
@@ -73,13 +79,17 @@ def is_pt2_model(model: Any) -> bool:
 
 
 def load_model(model: ModelLike, dtype: Union[str, torch.dtype, None] = None,
-               device: Union[str, torch.device] = "cpu", script: bool = False) -> LoadedModel:
+               device: Union[str, torch.device] = "cpu", script: bool = False, uncertainty: bool = True) -> LoadedModel:
     """``model`` (checkpoint or export path, ``Potential``, ``ExportedPotential``, loaded export;
     a list of them: a ``Committee``, eqff.runtime.committee) as a ``LoadedModel`` on ``device``
     in ``dtype`` (None: the model's own). ``script=True``
-    gives a TorchScript module (what ``openmmtorch.TorchForce`` runs; a ``.pt2`` cannot be one)."""
+    gives a TorchScript module (what ``openmmtorch.TorchForce`` runs; a ``.pt2`` cannot be one).
+    A checkpoint or export that carries a last-layer uncertainty (eqff.runtime.llpr) gives a
+    module whose outputs include ``energy_std`` and ``forces_std`` (a checkpoint's unless
+    ``uncertainty=False``)."""
     from eqff.export import ExportedPotential, Pt2Potential, is_exported, load_exported, load_pt2
     from eqff.models.io import copy_potential, load_checkpoint, potential_from_state, saved_dtype
+    from eqff.models.last_layer import head_from_state
     from eqff.models.potential import Potential
 
     target = resolve_dtype(dtype)
@@ -109,7 +119,11 @@ def load_model(model: ModelLike, dtype: Union[str, torch.dtype, None] = None,
             return _torchscript(module, target, device, path, private=True)
         state = load_checkpoint(path)
         potential = potential_from_state(state, source=path, dtype=target)
-        loaded = _eager(potential, "checkpoint", path, device, script, _rebuilt_note(saved_dtype(state), potential))
+        head = head_from_state(state.get("uncertainty") if uncertainty else None, model_dtype(potential), path)
+        note = _rebuilt_note(saved_dtype(state), potential)
+        if head.enabled:
+            note += ", with its last-layer uncertainty (energy_std, forces_std)"
+        loaded = _eager(potential, "checkpoint", path, device, script, note, head)
         loaded.example_structure = state.get("example_structure")
         return loaded
     if isinstance(model, torch.jit.ScriptModule) and hasattr(model, "compute_openmm"):
@@ -141,12 +155,13 @@ def _committee(models, target, device, script) -> LoadedModel:
                        f"{dtypes[0]}, a committee of {len(members)} models")
 
 
-def _eager(potential, format: str, source: str, device: torch.device, script: bool, note: str) -> LoadedModel:
+def _eager(potential, format: str, source: str, device: torch.device, script: bool, note: str,
+           head=None) -> LoadedModel:
     from e3nn.util.jit import script as e3nn_script
 
     from eqff.export import ExportedPotential
 
-    module = ExportedPotential(potential.eval())
+    module = ExportedPotential(potential.eval(), head)
     if script:
         module = e3nn_script(module)
     module = module.to(device)

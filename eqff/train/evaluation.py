@@ -26,7 +26,7 @@ def split_predictions(out: Dict[str, torch.Tensor], batch: Dict[str, torch.Tenso
         prediction = {"energy": energy[b], "forces": forces[atom_batch == b]}
         if stress is not None:
             prediction["stress"] = stress[b]
-        if energy_std is not None:  # a committee's uncertainty
+        if energy_std is not None:  # an uncertainty (a committee's, or last-layer: eqff/runtime/llpr.py)
             prediction["energy_std"] = energy_std[b]
             prediction["forces_std"] = forces_std[atom_batch == b]
         predictions.append(prediction)
@@ -68,13 +68,20 @@ def evaluate_file(potential: torch.nn.Module, path: str, config=None, batch_size
                   energy_key: str = "energy", forces_key: str = "forces", stress_key: str = "stress"):
     """Metrics of ``potential`` on every non-isolated frame of ``path``; an element the model
     does not know is an ``UnknownElementError`` naming it."""
+    if config is not None:
+        energy_key, forces_key, stress_key = config.energy_key, config.forces_key, config.stress_key
+        batch_size = config.valid_batch_size
+    graphs = graphs_of_file(potential, path, energy_key, forces_key, stress_key)
+    return evaluate_graphs(potential, graphs, batch_size)
+
+
+def graphs_of_file(potential: torch.nn.Module, path: str, energy_key: str = "energy", forces_key: str = "forces",
+                   stress_key: str = "stress") -> List[Dict[str, np.ndarray]]:
+    """The non-isolated frames of ``path`` as graphs at the potential's cutoff (labels where present)."""
     from eqff.data.frames import read_frames
     from eqff.data.graph import frame_to_graph
     from eqff.errors import UnknownElementError, element_names
 
-    if config is not None:
-        energy_key, forces_key, stress_key = config.energy_key, config.forces_key, config.stress_key
-        batch_size = config.valid_batch_size
     frames = [f for f in read_frames(path, energy_key=energy_key, forces_key=forces_key, stress_key=stress_key,
                                      require_forces=False) if not f.is_isolated_atom]
     known = set(int(z) for z in potential.atomic_numbers.tolist())
@@ -82,5 +89,4 @@ def evaluate_file(potential: torch.nn.Module, path: str, config=None, batch_size
     if present - known:
         raise UnknownElementError(f"{path}: holds {element_names(present - known)}, which the model does not know "
                                   f"(it knows {element_names(known)}); use a model trained on these elements")
-    graphs = [frame_to_graph(f, float(potential.cutoff)) for f in frames]
-    return evaluate_graphs(potential, graphs, batch_size)
+    return [frame_to_graph(f, float(potential.cutoff)) for f in frames]

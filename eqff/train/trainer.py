@@ -109,6 +109,8 @@ class Trainer:
             save_yaml(self.config, os.path.join(self.output, "config.yaml"))
 
     def _build_model(self) -> Potential:
+        if self.config.init_from:
+            return self._warm_start_model()
         hyperparameters = dict(self.config.hyperparameters)
         hyperparameters.setdefault("avg_num_neighbors", round(self.data.avg_num_neighbors, 4))
         potential = build_model(self.config.model, self.data.elements, self.config.cutoff, dtype=self.dtype,
@@ -119,6 +121,26 @@ class Trainer:
             potential.energy_scale.fill_(self.data.stats["scale"])
         n_parameters = sum(p.numel() for p in potential.parameters())
         self.log(f"model: {self.config.model}, {n_parameters} parameters, scale {self.data.stats['scale']:.4f} eV/Å")
+        return potential.to(self.device)
+
+    def _warm_start_model(self) -> Potential:
+        """The model of ``init_from`` (TrainConfig), checked against this run's config and data."""
+        path = self.config.init_from
+        state = load_checkpoint(path)
+        potential = potential_from_state(state, source=path, dtype=self.dtype)
+        saved = {"model": potential.kind, "cutoff": potential.cutoff, "prior": state["model_config"].get("prior")}
+        wanted = {"model": self.config.model, "cutoff": float(self.config.cutoff), "prior": self.config.prior}
+        differ = [f"{k} {saved[k]!r} (config: {wanted[k]!r})" for k in saved if saved[k] != wanted[k]]
+        if differ:
+            raise ConfigError(f"init_from {path}: the checkpoint has {', '.join(differ)}; set these keys to the "
+                              "checkpoint's values or drop init_from")
+        missing = sorted(set(self.data.elements) - set(int(z) for z in potential.atomic_numbers.tolist()))
+        if missing:
+            raise ConfigError(f"init_from {path}: the training data holds elements {missing} the checkpoint was not "
+                              "built for; start from a fresh model (drop init_from)")
+        n_parameters = sum(p.numel() for p in potential.parameters())
+        self.log(f"model: {potential.kind}, {n_parameters} parameters, warm start from {path} (its weights, "
+                 "hyperparameters and energy scale)")
         return potential.to(self.device)
 
     # ----- checkpoints -----
