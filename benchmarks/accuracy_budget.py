@@ -7,6 +7,8 @@ on this CPU (one thread each), tested on the same frames.
     python benchmarks/accuracy_budget.py --datasets aspirin --minutes 8 --codes eqff egnn schnet segnn mace
     python benchmarks/accuracy_budget.py --datasets mydata --train-file data.xyz --test-file test.xyz \\
         --energy-key REF_energy --forces-key REF_forces                    # any dataset
+    python benchmarks/accuracy_budget.py --datasets mlearn_mo --n-train 0 --n-valid 20 --minutes 8 60 \\
+        --codes eqff egnn segnn mace                                      # materials, with stress (issue 17)
     python benchmarks/accuracy_budget.py --minutes 0.5 --n-train 40 --n-test 20 --output /tmp/ab \\
         --require-free-cores 0                                            # a smoke run (~5 min)
 
@@ -22,12 +24,16 @@ from one MACE epoch run first (``<output>/<dataset>/mace_calibration``); ``mace_
 the first comparison in RESULTS.md). MACE is stopped B minutes after its log says training
 started and re-run with ``--restart_latest`` to write its model from the last checkpoint.
 
-Data (written to --output so that every code reads the same files): --n-train + 50 validation
-frames by a seeded permutation of the training file; a seeded subset of --n-test frames of the
-test file. Energies and forces are written as the extxyz ``energy``/``forces`` (eqff) and as
-``REF_energy``/``REF_forces`` (MACE); E0s by least squares in both codes. Test errors of all
-codes are computed here, the same way: force MAE over all components (meV/Å), energy MAE per
-structure (meV). Learning curves (validation force MAE against wall minutes) of every code and
+Data (written to --output so that every code reads the same files): --n-train (0: all but the
+validation frames) + --n-valid validation frames by a seeded permutation of the training file;
+a seeded subset of --n-test frames of the test file (all when it has fewer). Frames are read by
+eqff's reader, so stresses in another convention (mlearn's VASP virials in kBar) arrive as ASE
+stresses (eV/Å³). Energies, forces and stresses are written as the extxyz
+``energy``/``forces``/``stress`` (eqff) and as ``REF_energy``/``REF_forces``/``REF_stress``
+(MACE, which then also trains on stress: ``--loss stress``, weight 1 as eqff's); E0s by least
+squares in eqff, MACE's "average". Test errors of all codes are computed the same way: force
+MAE over all components (meV/Å), energy MAE per structure (meV) and per atom (meV/atom),
+stress MAE over the 9 components (meV/Å³). Learning curves (validation force MAE against wall minutes) of every code and
 budget go into ``<output>/<dataset>_curves.png``.
 
 The machine is shared: the script refuses to start while fewer than --require-free-cores
@@ -59,6 +65,7 @@ sys.path.insert(0, HERE)
 DATASETS = {
     "aspirin": ("rmd17_aspirin/rmd17_aspirin_train.xyz", "rmd17_aspirin/rmd17_aspirin_test.xyz"),
     "ethanol": ("rmd17_ethanol/train.xyz", "rmd17_ethanol/test_MD.xyz"),
+    "mlearn_mo": ("mlearn_Mo/training.extxyz", "mlearn_Mo/test.extxyz"),  # periodic, with stress (Zuo et al. 2020)
 }
 EQFF_KINDS = ("ace", "egnn", "schnet", "segnn")
 LEGACY_FLAGS = ["--lr", "0.005", "--scheduler", "plateau", "--warmup-epochs", "1"]  # issue-3 settings
@@ -71,9 +78,13 @@ def prepare_data(output, dataset, train_file, test_file, seed, n_train, n_valid,
         return paths
     import ase.io
 
+    from eqff.data.frames import read_frames
+
     os.makedirs(folder, exist_ok=True)
-    train = ase.io.read(train_file, ":")
-    test = ase.io.read(test_file, ":")
+    energy_key, forces_key, *stress_key = keys
+    labels = dict(energy_key=energy_key, forces_key=forces_key, stress_key=(stress_key or ["stress"])[0])
+    train, test = read_frames(train_file, **labels), read_frames(test_file, **labels)
+    n_train = n_train or len(train) - n_valid
     if n_train + n_valid > len(train):
         raise SystemExit(f"{train_file} has {len(train)} frames, fewer than {n_train} + {n_valid}")
     order = np.random.default_rng(seed).permutation(len(train))
@@ -82,28 +93,24 @@ def prepare_data(output, dataset, train_file, test_file, seed, n_train, n_valid,
              "test": [test[i] for i in test_order]}
     for name, frames in parts.items():
         out = []
-        for atoms in frames:
-            energy, forces = _labels(atoms, keys)
-            clean = atoms.copy()
-            clean.calc = None
-            clean.info = {"energy": energy, "REF_energy": energy}
-            clean.arrays = {k: v for k, v in clean.arrays.items() if k in ("numbers", "positions")}
-            clean.arrays["forces"] = forces.copy()
-            clean.arrays["REF_forces"] = forces.copy()
-            out.append(clean)
+        for frame in frames:
+            atoms = frame.to_atoms()
+            atoms.info = {"energy": frame.energy, "REF_energy": frame.energy}
+            atoms.arrays["forces"] = frame.forces.copy()
+            atoms.arrays["REF_forces"] = frame.forces.copy()
+            if frame.stress is not None:  # ASE's sign and eV/Å³, for both codes
+                atoms.info["stress"] = frame.stress.copy()
+                atoms.info["REF_stress"] = frame.stress.copy()
+            out.append(atoms)
         ase.io.write(paths[name] + ".tmp", out, format="extxyz")
         os.replace(paths[name] + ".tmp", paths[name])
     return paths
 
 
-def _labels(atoms, keys):
-    energy_key, forces_key = keys
-    if energy_key in atoms.info:
-        energy = float(atoms.info[energy_key])
-    else:
-        energy = atoms.get_potential_energy()
-    forces = atoms.arrays[forces_key] if forces_key in atoms.arrays else atoms.get_forces()
-    return energy, np.asarray(forces, dtype=float)
+def has_stress(paths) -> bool:
+    import ase.io
+
+    return "REF_stress" in ase.io.read(paths["train"], 0).info
 
 
 def force_mae_mev(predicted, reference) -> float:
@@ -132,7 +139,9 @@ def run_eqff(code, minutes, paths, folder, eqff_args):
     metrics_path = os.path.join(folder, "test_metrics.json")
     if os.path.exists(metrics_path):
         metrics = json.load(open(metrics_path))
-        result.update(force_mae=metrics["forces_mae_meV_per_A"], energy_mae=metrics.get("energy_mae_meV"))
+        result.update(force_mae=metrics["forces_mae_meV_per_A"], energy_mae=metrics.get("energy_mae_meV"),
+                      energy_mae_per_atom=metrics.get("energy_mae_meV_per_atom"),
+                      stress_mae=metrics.get("stress_mae_meV_per_A3"))
     curve = eqff_curve(folder)
     if curve:
         result["epochs"] = len(curve)
@@ -161,6 +170,8 @@ def mace_args(paths, folder, max_epochs, restart, two_stage_from=None):
             "--ema_decay", "0.99", "--max_num_epochs", str(max_epochs), "--eval_interval", "1",
             "--error_table", "PerAtomMAE", "--work_dir", folder, "--checkpoints_dir", os.path.join(folder, "checkpoints"),
             "--model_dir", folder, "--log_dir", os.path.join(folder, "logs"), "--results_dir", os.path.join(folder, "results")]
+    if has_stress(paths):
+        args += ["--stress_key", "REF_stress", "--loss", "stress", "--stress_weight", "1.0", "--compute_stress", "True"]
     if two_stage_from is not None:
         args += ["--swa", "--start_swa", str(two_stage_from)]
     if restart:
@@ -264,8 +275,10 @@ def finalize_mace(folder, paths, env, two_stage_from, since=0.0):
         return dict(result, error=f"MACE wrote no model; see {folder}/finalize.log")
     result["model"] = os.path.basename(model_path)
     predictions = os.path.join(folder, "test_predictions.xyz")
+    stress = has_stress(paths)
     code_ = subprocess.call([os.path.join(MACE_BIN, "mace_eval_configs"), "--configs", paths["test"], "--model",
-                             model_path, "--output", predictions, "--device", "cpu", "--default_dtype", "float32"],
+                             model_path, "--output", predictions, "--device", "cpu", "--default_dtype", "float32"]
+                            + (["--compute_stress"] if stress else []),
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env, cwd=folder)
     if code_ != 0:
         return dict(result, error=f"mace_eval_configs failed (exit {code_})")
@@ -277,6 +290,11 @@ def finalize_mace(folder, paths, env, two_stage_from, since=0.0):
                                         [a.arrays["REF_forces"] for a in reference])
     result["energy_mae"] = float(np.mean([abs(p.info["MACE_energy"] - r.info["REF_energy"])
                                           for p, r in zip(predicted, reference)]) * 1e3)
+    result["energy_mae_per_atom"] = float(np.mean([abs(p.info["MACE_energy"] - r.info["REF_energy"]) / len(r)
+                                                   for p, r in zip(predicted, reference)]) * 1e3)
+    if stress and all("MACE_stress" in p.info for p in predicted):
+        result["stress_mae"] = float(np.mean([np.abs(np.reshape(p.info["MACE_stress"], (3, 3)) - np.reshape(r.info["REF_stress"], (3, 3)))
+                                              for p, r in zip(predicted, reference)]) * 1e3)
     return result
 
 
@@ -324,19 +342,22 @@ def plot_curves(dataset, results, path):
 
 def table(results, info) -> str:
     lines = [info, "",
-             "| dataset | budget (min) | code | epochs | test F MAE (meV/Å) | test E MAE (meV) | F MAE / MACE's | E MAE / MACE's |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| dataset | budget (min) | code | epochs | test F MAE (meV/Å) | test E MAE (meV) | E MAE (meV/atom) | "
+             "stress MAE (meV/Å³) | F MAE / MACE's | E MAE / MACE's |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         mace = _reference(results, r["dataset"], r["minutes"])
         mae, energy = r.get("force_mae"), r.get("energy_mae")
         if mae is None:
             lines.append(f"| {r['dataset']} | {r['minutes']:g} | {r['code']} | {r.get('epochs', '–')} | "
-                         f"failed: {r.get('error', 'exit ' + str(r.get('exit')))} | | | |")
+                         f"failed: {r.get('error', 'exit ' + str(r.get('exit')))} | | | | | |")
             continue
         ratio_f = f"{mae / mace['force_mae']:.2f}" if mace else "–"
         ratio_e = f"{energy / mace['energy_mae']:.2f}" if mace and energy is not None else "–"
+        per_atom, stress = r.get("energy_mae_per_atom"), r.get("stress_mae")
         lines.append(f"| {r['dataset']} | {r['minutes']:g} | {r['code']} | {r.get('epochs', '–')} | {mae:.1f} | "
-                     f"{energy:.1f} | {ratio_f} | {ratio_e} |")
+                     f"{energy:.1f} | {'–' if per_atom is None else f'{per_atom:.2f}'} | "
+                     f"{'–' if stress is None else f'{stress:.2f}'} | {ratio_f} | {ratio_e} |")
     return "\n".join(lines)
 
 
@@ -354,12 +375,15 @@ def main(argv=None):
     parser.add_argument("--test-file", default=None)
     parser.add_argument("--energy-key", default="energy")
     parser.add_argument("--forces-key", default="forces")
+    parser.add_argument("--stress-key", default="stress", help="(mlearn's virial_stress_kB_mlearn is found and "
+                        "converted when 'stress' is missing)")
     parser.add_argument("--minutes", type=float, nargs="+", default=[8.0], help="training wall time per run")
     parser.add_argument("--codes", nargs="+", default=["eqff", "mace"],
                         help="eqff (defaults), ace, egnn, schnet, segnn, mace (two-stage), mace_plateau")
     parser.add_argument("--lanes", type=int, default=2, help="runs at the same time (one thread each)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-train", type=int, default=950)
+    parser.add_argument("--n-train", type=int, default=950, help="0: every training-file frame but the validation ones")
+    parser.add_argument("--n-valid", type=int, default=50)
     parser.add_argument("--n-test", type=int, default=500)
     parser.add_argument("--eqff-args", default="", help="extra `eqff train` flags for every eqff run")
     parser.add_argument("--mace-epoch-s", type=float, default=None,
@@ -385,8 +409,8 @@ def main(argv=None):
     for dataset in args.datasets:
         train_file, test_file = (args.train_file, args.test_file) if dataset not in DATASETS else \
             (os.path.join(SHARED, DATASETS[dataset][0]), os.path.join(SHARED, DATASETS[dataset][1]))
-        paths = prepare_data(args.output, dataset, train_file, test_file, args.seed, args.n_train, 50, args.n_test,
-                             (args.energy_key, args.forces_key))
+        paths = prepare_data(args.output, dataset, train_file, test_file, args.seed, args.n_train, args.n_valid,
+                             args.n_test, (args.energy_key, args.forces_key, args.stress_key))
         for minutes in args.minutes:
             todo = [c for c in args.codes if (dataset, minutes, c) not in done]
             # MACE's two-stage run needs its epoch time: the plateau run (if asked for) goes first

@@ -179,7 +179,8 @@ class ActiveLearning:
         with self._timed(record, "calibrate"):
             loaded, record["calibration"] = calibrated_committee(config, self.round_dir(k), self.valid_path)
         mae = record["calibration"]["forces_mae_meV_per_A"]
-        self.log(f"round {k}: committee validation force MAE {mae if mae is None else round(mae, 2)} meV/Å, "
+        what = "committee" if config.uncertainty == "committee" else "model"
+        self.log(f"round {k}: {what} validation force MAE {mae if mae is None else round(mae, 2)} meV/Å, "
                  f"σ scale {record['calibration']['uncertainty_scale']:.3g}")
         with self._timed(record, "explore"):
             record.update(explore_and_select(config, loaded, self._starts(), k, self.round_dir(k), self.log))
@@ -238,11 +239,12 @@ class ActiveLearning:
         status, k = self.state["status"], self.state["round"]
         if self.state["rounds"]:
             plots.summary(self.state["rounds"], os.path.join(self.root, "summary.png"))
-        final = os.path.join(self.round_dir(k), "model_*", "best.pt")
+        final = os.path.join(self.round_dir(k), "model_*", "best.pt" if self.config.uncertainty == "committee"
+                             else "best_llpr.pt")
         what = {"converged": f"converged in round {k}: no explored frame above sigma_threshold "
                              f"{self.config.sigma_threshold:g} eV/Å",
                 "max_rounds": f"stopped after max_rounds {self.config.max_rounds}"}[status]
-        self.log(f"eqff learn: {what}; the final committee: {final}; summary: {os.path.join(self.root, 'summary.png')}")
+        self.log(f"eqff learn: {what}; the final model(s): {final}; summary: {os.path.join(self.root, 'summary.png')}")
 
 
 def run_active_learning(config: LearnConfig) -> Dict[str, Any]:
