@@ -69,6 +69,9 @@ def main():
     parser.add_argument("--nve-ps", type=float, default=2.0)
     parser.add_argument("--nvt-ps", type=float, default=1.0)
     parser.add_argument("--skip-check", action="store_true")
+    parser.add_argument("--uncertainty", action="store_true",
+                        help="ship the last-layer uncertainty (eqff uncertainty on the run's own split): the exported "
+                             "model then returns energy_std and forces_std")
     args = parser.parse_args()
 
     out = os.path.join(HERE, args.name)
@@ -77,7 +80,12 @@ def main():
     test_file = args.test_file or os.path.join(HERE, "data", args.dataset, "test.xyz.gz")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     eqff = [sys.executable, "-m", "eqff"]
-    sh(eqff + ["export", os.path.join(args.run, "best.pt"), "-o", os.path.join(out, "model.pt")], check=True, env=env)
+    checkpoint = os.path.join(args.run, "best.pt")
+    if args.uncertainty:
+        with_sigma = os.path.join(args.run, "best_llpr.pt")
+        sh(eqff + ["uncertainty", checkpoint, "-o", with_sigma], check=True, env=env)
+        checkpoint = with_sigma
+    sh(eqff + ["export", checkpoint, "-o", os.path.join(out, "model.pt")], check=True, env=env)
     for name in ("config.yaml", "metrics.csv", "learning_curves.png", "parity_test.png"):
         if os.path.exists(os.path.join(args.run, name)):
             shutil.copy(os.path.join(args.run, name), os.path.join(out, name))
@@ -89,6 +97,24 @@ def main():
                             "--nve-ps", str(args.nve_ps), "--nvt-ps", str(args.nvt_ps)], env=env)
         check_status = "PASS" if result.returncode == 0 else "FAIL"
     write_card(args, out, info, test_file, check_status)
+
+
+def training_time(run: str) -> str:
+    """The run's total training time in words, from its last.pt (wall and CPU time over every
+    session; sessions before the CPU time was recorded are counted by their wall time)."""
+    import torch
+
+    path = os.path.join(run, "last.pt")
+    if not os.path.exists(path):
+        return ""
+    trainer = torch.load(path, map_location="cpu", weights_only=True).get("trainer", {})
+    wall = float(trainer.get("elapsed_s", 0.0)) / 60.0
+    sessions = sum(1 for line in open(os.path.join(run, "sessions.log"))) if os.path.exists(os.path.join(run, "sessions.log")) else 1
+    if "cpu_s" not in trainer:
+        return f"Total: {wall:.0f} min wall over {sessions} session(s) (CPU time not recorded; one thread, so at most that)."
+    cpu, unrecorded = float(trainer["cpu_s"]) / 60.0, float(trainer.get("cpu_unrecorded_wall_s", 0.0)) / 60.0
+    extra = f" plus {unrecorded:.0f} min wall of earlier sessions whose CPU time was not recorded" if unrecorded else ""
+    return f"Total: {wall:.0f} min wall over {sessions} session(s), {cpu:.0f} min CPU{extra}."
 
 
 def training_command(run: str) -> str:
@@ -129,6 +155,7 @@ def write_card(args, out, info, test_file, check_status):
     rows = open(os.path.join(out, "metrics.csv")).read().strip().splitlines()
     header, last = rows[0].split(","), rows[-1].split(",")
     epochs, wall = last[header.index("epoch")], float(last[header.index("wall_time_s")]) / 60
+    cpu_line = training_time(args.run)
     hp = meta["model_config"]["hyperparameters"]
     bundled = f"potentials/data/{args.dataset}/"
     lines = [
@@ -144,7 +171,7 @@ def write_card(args, out, info, test_file, check_status):
         f"| test set | {info['test']} |", "",
         "## Training",
         f"{epochs} epochs in {wall:.0f} min on 1 thread of a shared 2-core Intel Xeon (CPU only), float32, "
-        f"budget `max_time_min: {config.get('max_time_min')}`; best validation epoch kept (EMA weights).", "",
+        f"budget `max_time_min: {config.get('max_time_min')}`; best validation epoch kept (EMA weights). {cpu_line}", "",
         "Exact command (paths of the original run; the bundled files hold the same frames):", "",
         "```", training_command(args.run), "```", "",
         "The same run from a clone, on the bundled data (same frames, same training-data hash):", "",
@@ -167,6 +194,17 @@ def write_card(args, out, info, test_file, check_status):
                   info["published_note"]]
     else:
         lines += ["", info["published_note"]]
+    if "spearman_frame_sigma_vs_force_mae" in metrics:
+        lines += ["", "## Uncertainty", "",
+                  "`model.pt` returns `energy_std` (eV) and `forces_std` (eV/Å per atom) beside energy and forces: the "
+                  "last-layer uncertainty of `eqff uncertainty`, fitted on the training frames and calibrated on the "
+                  "validation frames (`eqff/runtime/llpr.py`). On the test frames:", "",
+                  "| mean σ_F (meV/Å) | Spearman frame σ_F vs force MAE | Spearman atom σ_F vs error | RMS error / RMS σ_F |",
+                  "|---|---|---|---|",
+                  f"| {metrics['forces_std_mean_meV_per_A']:.1f} | {metrics['spearman_frame_sigma_vs_force_mae']:.2f} | "
+                  f"{metrics['spearman_atom_sigma_vs_force_error']:.2f} | {metrics['calibration_rms_error_over_rms_sigma']:.2f} |",
+                  "", "It ranks frames like the training data well; it does not flag bond breaking (benchmarks/RESULTS.md, "
+                  "\"Single-model uncertainty\"): use a committee for that."]
     lines += ["", "## eqff check", ""]
     report_path = os.path.join(out, "check", "report.md")
     if check_status is None and os.path.exists(report_path):  # --skip-check: keep the earlier report

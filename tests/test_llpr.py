@@ -211,3 +211,23 @@ print(json.dumps({{"energy_std": float(out["energy_std"][0]), "forces_std": out[
     assert "node_features" not in result["keys"]
     loaded = load_model(str(path))
     assert loaded.has_uncertainty and load_model(str(fitted[0])).has_uncertainty is False
+
+
+def test_a_training_run_gets_sigma_from_its_own_split(tmp_path):
+    """`eqff uncertainty best.pt -o OUT` with no files: the run's training frames and validation
+    split (its config, checked by the data hash); the run's CPU time is kept in its checkpoint."""
+    from eqff.train import make_config, train
+
+    config = make_config(None, dict(train_file=data_path("ethanol_20.xyz"), model="schnet",
+                                    hyperparameters={"features": 8, "num_layers": 1, "num_basis": 4}, max_epochs=2,
+                                    n_valid=4, batch_size=4, output=str(tmp_path / "run"), progress=False))
+    train(config)
+    last = load_checkpoint(str(tmp_path / "run" / "last.pt"))["trainer"]
+    assert last["cpu_s"] > 0 and last["cpu_unrecorded_wall_s"] == 0.0
+    out = tmp_path / "sigma.pt"
+    assert main(["uncertainty", str(tmp_path / "run" / "best.pt"), "-o", str(out)]) == 0
+    info = load_checkpoint(str(out))["uncertainty"]["info"]
+    assert (info["train_structures"], info["valid_structures"], info["split"]) == (16, 4, "the training run's own")
+    # one file without the other: a clear error (exit 2), not a guess
+    assert main(["uncertainty", str(tmp_path / "run" / "best.pt"), "-o", str(out), "--train-file",
+                 data_path("ethanol_20.xyz")]) == 2

@@ -38,7 +38,18 @@ def run(args: argparse.Namespace) -> int:
     size = os.path.getsize(args.output) / 1e6
     print(f"wrote {args.output} ({size:.1f} MB, {export_format}): {info['kind']}, elements {info['element_symbols']}, "
           f"cutoff {info['cutoff']} Å, {info['dtype']}, training data {info['training_data_hash'] or 'unknown'}")
+    if info.get("uncertainty"):
+        print("with its last-layer uncertainty: compute() also returns energy_std and forces_std")
+    elif export_format == "pt2" and _carries_uncertainty(args.checkpoint):
+        print("note: a .pt2 package carries no uncertainty (energy, forces, stress only); export to TorchScript "
+              "to keep energy_std and forces_std")
     return 0
+
+
+def _carries_uncertainty(checkpoint: str) -> bool:
+    from eqff.models.io import load_checkpoint
+
+    return "uncertainty" in load_checkpoint(checkpoint)
 
 
 def check_export(checkpoint: str, exported: str, dtype) -> float:

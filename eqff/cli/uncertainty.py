@@ -1,4 +1,4 @@
-"""``eqff uncertainty best.pt --train-file T --valid-file V -o best_llpr.pt``: the checkpoint
+"""``eqff uncertainty best.pt -o best_llpr.pt`` (or ``--train-file T --valid-file V``): the checkpoint
 plus its last-layer uncertainty (eqff/runtime/llpr.py), calibrated on the validation frames.
 Every loader (ASE calculator, ``eqff evaluate``, ``eqff.openmm``) then gives ``energy_std``
 and ``forces_std`` beside the energy and forces."""
@@ -10,8 +10,9 @@ import json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a training checkpoint (best.pt)")
-    parser.add_argument("--train-file", required=True, help="the frames the model was trained on")
-    parser.add_argument("--valid-file", required=True, help="validation frames with forces: they calibrate σ")
+    parser.add_argument("--train-file", help="the frames the model was trained on (default: the run's own "
+                        "training frames, from the checkpoint's config and split)")
+    parser.add_argument("--valid-file", help="validation frames with forces: they calibrate σ (default: the run's)")
     parser.add_argument("--output", "-o", required=True, help="the checkpoint with its uncertainty, written here")
     parser.add_argument("--test-file", help="also report how σ ranks the errors on these frames")
     parser.add_argument("--energy-key", default="energy")

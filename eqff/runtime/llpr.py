@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from eqff.data import keys
 from eqff.data.graph import collate
-from eqff.errors import ConfigError
+from eqff.errors import ConfigError, EqffError
 from eqff.models.last_layer import LastLayerUncertainty, quadratic_form
 from eqff.nn.scatter import scatter_sum
 from eqff.predict import model_dtype
@@ -123,10 +123,12 @@ def fit(module: nn.Module, train_graphs: Sequence[Dict[str, np.ndarray]], valid_
     return head, info
 
 
-def fit_llpr(checkpoint: str, train_file: str, valid_file: str, batch_size: int = 32,
-             **labels: str) -> Tuple[nn.Module, Dict[str, Any]]:
+def fit_llpr(checkpoint: str, train_file: Optional[str] = None, valid_file: Optional[str] = None,
+             batch_size: int = 32, **labels: str) -> Tuple[nn.Module, Dict[str, Any]]:
     """Fit on a checkpoint: the potential with its uncertainty (an ``ExportedPotential``) and the
-    checkpoint's state with the ``uncertainty`` entry (``save_with_uncertainty`` writes it)."""
+    checkpoint's state with the ``uncertainty`` entry (``save_with_uncertainty`` writes it).
+    Without files: the training and validation frames of the run that wrote the checkpoint
+    (its ``train_config`` and split, checked against its data hash)."""
     from eqff.export import ExportedPotential
     from eqff.models.io import load_checkpoint
     from eqff.runtime.loading import load_model
@@ -136,13 +138,40 @@ def fit_llpr(checkpoint: str, train_file: str, valid_file: str, batch_size: int 
     if loaded.format != "checkpoint":
         raise ConfigError(f"{checkpoint}: fit the uncertainty on a checkpoint (best.pt), then export it")
     plain = loaded.module
-    train = graphs_of_file(plain, train_file, **labels)
-    valid = graphs_of_file(plain, valid_file, **labels)
-    head, info = fit(plain, train, valid, batch_size)
-    info.update({"train_file": str(train_file), "valid_file": str(valid_file)})
     state = load_checkpoint(checkpoint)
+    if (train_file is None) != (valid_file is None):
+        raise ConfigError("give both the training and the validation file, or neither (the run's own split)")
+    if train_file is None:
+        train, valid, where = run_split(state, checkpoint)
+    else:
+        train = graphs_of_file(plain, train_file, **labels)
+        valid = graphs_of_file(plain, valid_file, **labels)
+        where = {"train_file": str(train_file), "valid_file": str(valid_file)}
+    head, info = fit(plain, train, valid, batch_size)
+    info.update(where)
     state["uncertainty"] = {**head.state(), "info": info}
     return ExportedPotential(plain.potential, head).eval(), state
+
+
+def run_split(state: Dict[str, Any], checkpoint: str) -> Tuple[list, list, Dict[str, Any]]:
+    """The training and validation graphs of the run that wrote ``state`` (a trainer checkpoint)."""
+    from eqff.train.config import make_config
+    from eqff.train.dataset import prepare_data
+
+    values = state.get("train_config")
+    if not isinstance(values, dict):
+        raise ConfigError(f"{checkpoint}: holds no training config; give --train-file and --valid-file")
+    config = make_config(None, {k: v for k, v in values.items() if k not in ("resume", "init_from")})
+    try:
+        data = prepare_data(config)
+    except (OSError, EqffError) as error:
+        raise ConfigError(f"{checkpoint}: the run's data cannot be read again ({error}); run from the folder it was "
+                          "trained in, or give --train-file and --valid-file") from error
+    if state.get("data_hash") not in (None, data.data_hash):
+        raise ConfigError(f"{checkpoint}: the files of its training config hold other frames now (data hash differs); "
+                          "give --train-file and --valid-file")
+    return data.train, data.valid, {"train_file": config.train_file, "valid_file": config.valid_file,
+                                    "split": "the training run's own", "data_hash": data.data_hash}
 
 
 def save_with_uncertainty(state: Dict[str, Any], path: str) -> None:

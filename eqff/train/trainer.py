@@ -86,6 +86,8 @@ class Trainer:
         self.history: List[Dict[str, float]] = []
         self.rollbacks = 0  # roll-backs from divergence in this session
         self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
+        self.cpu_before = 0.0  # CPU time of this process's work in earlier sessions (model cards quote it)
+        self.cpu_unrecorded_wall_s = 0.0  # wall time of earlier sessions whose checkpoints kept no CPU time
         if config.resume and os.path.exists(self.last_path):
             self._resume()
         self.model = self.potential
@@ -167,6 +169,8 @@ class Trainer:
                 "torch_rng": torch.get_rng_state(),
                 "python_rng": random.getstate(),
                 "elapsed_s": self.elapsed_before + (time.time() - self.start_time),
+                "cpu_s": self.cpu_before + (time.process_time() - self.start_cpu),
+                "cpu_unrecorded_wall_s": self.cpu_unrecorded_wall_s,
             }
         return state
 
@@ -195,6 +199,10 @@ class Trainer:
         torch.set_rng_state(trainer["torch_rng"])
         random.setstate(_as_tuple(trainer["python_rng"]))
         self.elapsed_before = float(trainer["elapsed_s"])
+        self.cpu_before = float(trainer.get("cpu_s", 0.0))
+        # checkpoints written before the CPU time was kept: their sessions' wall time, said as such
+        self.cpu_unrecorded_wall_s = float(trainer.get("cpu_unrecorded_wall_s", 0.0 if "cpu_s" in trainer
+                                                       else self.elapsed_before))
         self.epoch = int(state["epoch"])
         self.best_loss = float(state["best_loss"])
         self.best_epoch = int(state["best_epoch"])
@@ -261,6 +269,7 @@ class Trainer:
     def run(self) -> Dict[str, Any]:
         config = self.config
         self.start_time = time.time()
+        self.start_cpu = time.process_time()
         deadline = None
         if config.max_time_min is not None:
             deadline = self.start_time + config.max_time_min * 60.0 - self.elapsed_before
@@ -300,6 +309,11 @@ class Trainer:
         finally:
             self.ctx.barrier()
         self.log(f"stopped: {stop_reason} after epoch {self.epoch}; best validation loss {self.best_loss:.6g} at epoch {self.best_epoch}")
+        cpu_min = (self.cpu_before + time.process_time() - self.start_cpu) / 60.0
+        wall_min = (self.elapsed_before + time.time() - self.start_time) / 60.0
+        unrecorded = (f" + {self.cpu_unrecorded_wall_s / 60.0:.1f} min wall of earlier sessions whose CPU time was not "
+                      "recorded" if self.cpu_unrecorded_wall_s else "")
+        self.log(f"training time: {wall_min:.1f} min wall, {cpu_min:.1f} min CPU (this process){unrecorded}")
         summary = {"stop_reason": stop_reason, "epochs": self.epoch, "best_epoch": self.best_epoch, "best_loss": self.best_loss}
         if self.ctx.is_main:
             summary.update(self._finish())
