@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 NOT_SOURCE = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-                                    ".hypothesis", "runs", "demo")
+                                    ".hypothesis", "runs", "demo", ".whl", ".gl")  # .whl: the GPU suite's archives
 # the wheel holds the package and its metadata, nothing of tests/, benchmarks/, md_scripts/, potentials/data
 ALLOWED_TOP = ("eqff/", "eqff-")
 

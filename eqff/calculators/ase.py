@@ -16,6 +16,11 @@ more than ``skin / 2`` (or the cell, pbc or atoms change); each step keeps only 
 inside the cutoff (``eqff.runtime.skin``), so the model sees exactly the same graph as without
 a skin.
 
+Memory: ``max_edges_per_chunk=C`` evaluates every layer over at most C edges at a time,
+recomputed in the backward pass (eqff/models/chunking.py), so that large systems fit in memory
+(SEGNN on 12,288 waters: benchmarks/RESULTS.md, "Memory-bounded evaluation"); the same numbers
+to round-off. Eager models only (a checkpoint or a model in memory).
+
 Threads: ``threads=None`` lets eqff choose torch's intra-op threads once per process (the cores
 not busy with other work, or ``OMP_NUM_THREADS``; eqff/threads.py); ``threads=N`` sets them.
 """
@@ -42,10 +47,11 @@ class EqffCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(self, model: Union[torch.nn.Module, str, os.PathLike, list, LoadedModel], device: str = "cpu",
-                 dtype: Optional[str] = None, skin: float = 1.0, threads: Optional[int] = None, **kwargs):
+                 dtype: Optional[str] = None, skin: float = 1.0, threads: Optional[int] = None,
+                 max_edges_per_chunk: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         self.threads, self.threads_reason = deploy_threads(threads)
-        loaded = load_model(model, dtype=dtype, device=device)
+        loaded = load_model(model, dtype=dtype, device=device, max_edges_per_chunk=max_edges_per_chunk)
         self.potential = loaded.module.eval()
         self.device, self.dtype, self.dtype_note = loaded.device, loaded.dtype, loaded.note
         self.cutoff = loaded.cutoff

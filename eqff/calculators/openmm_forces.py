@@ -142,10 +142,10 @@ class OpenMMModule(nn.Module):
 
 
 def load_for_openmm(model: ModelLike, dtype: Union[str, torch.dtype, None] = None, script: bool = True,
-                    device: Union[str, torch.device] = "cpu") -> nn.Module:
+                    device: Union[str, torch.device] = "cpu", max_edges_per_chunk: Optional[int] = None) -> nn.Module:
     """The module ``OpenMMModule`` wraps: ``eqff.runtime.load_model(...).module`` (see there for
-    the dtype policy; the caller's model is never changed)."""
-    return load_model(model, dtype=dtype, device=device, script=script).module
+    the dtype policy and ``max_edges_per_chunk``; the caller's model is never changed)."""
+    return load_model(model, dtype=dtype, device=device, script=script, max_edges_per_chunk=max_edges_per_chunk).module
 
 
 def system_atomic_numbers(topology: Any) -> List[int]:
@@ -199,7 +199,7 @@ def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequen
                   periodic: Optional[bool] = None, dtype: Union[str, torch.dtype, None] = None,
                   subset_positions: bool = True, script: bool = True,
                   device: Union[str, torch.device] = "cpu", skin: float = 1.0,
-                  threads: Optional[int] = None) -> OpenMMModule:
+                  threads: Optional[int] = None, max_edges_per_chunk: Optional[int] = None) -> OpenMMModule:
     """The module a TorchForce (``subset_positions=True``: forward gets every particle) or a
     PythonForce with ``setParticles`` (``subset_positions=False``: forward gets the ML atoms
     only) runs. See the module docstring for the arguments; ``skin`` (Å) is the neighbour-list
@@ -216,7 +216,7 @@ def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequen
     if periodic is None:
         periodic = topology_is_periodic(topology)
     ml_numbers = numbers if indices is None else [numbers[i] for i in indices]
-    exported = load_for_openmm(model, dtype=dtype, script=script, device=device)
+    exported = load_for_openmm(model, dtype=dtype, script=script, device=device, max_edges_per_chunk=max_edges_per_chunk)
     check_elements(ml_numbers, exported.atomic_numbers.tolist(), "ML atoms", index=indices)
     module_indices = torch.tensor(indices, dtype=torch.long) if (indices is not None and subset_positions) else None
     module = OpenMMModule(exported, torch.tensor(ml_numbers, dtype=torch.long), module_indices, bool(periodic),
@@ -371,15 +371,16 @@ class PythonForceComputation:
 def python_force(model: ModelLike, atoms: Optional[Sequence[int]] = None, periodic: Optional[bool] = None,
                  topology: Any = None, dtype: Union[str, torch.dtype, None] = None,
                  device: Union[str, torch.device] = "cpu", script: bool = False, skin: float = 1.0,
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, max_edges_per_chunk: Optional[int] = None):
     """An ``openmm.PythonForce`` running the potential with any torch, on ``device`` (e.g.
     "cuda" when TorchForce is unavailable). Same arguments as ``torch_force``; ``script=False``
     runs an in-memory or checkpoint model eagerly (TorchScript exports run scripted anyway, a
-    ``.pt2`` export compiled)."""
+    ``.pt2`` export compiled). ``max_edges_per_chunk`` bounds the memory of an eager model on
+    large systems (``eqff.runtime.load_model``)."""
     import openmm
 
     module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=False, script=script,
-                           device=device, skin=skin, threads=threads)
+                           device=device, skin=skin, threads=threads, max_edges_per_chunk=max_edges_per_chunk)
     force = openmm.PythonForce(PythonForceComputation(module, device))
     if atoms is not None:
         force.setParticles([int(i) for i in atoms])

@@ -50,3 +50,9 @@ CURRENT_VECTOR: Final[str] = "current_vector"  # [E,3] r_ij after coordinate upd
 DISPLACEMENT: Final[str] = "displacement"  # [N,3] accumulated coordinate update (egnn)
 ORIENTATION_LEGENDRE: Final[str] = "orientation_legendre"  # [E,K,l+1] P_n(o_k . r_ij/|r_ij|) (lifted)
 FIBER_LEGENDRE: Final[str] = "fiber_legendre"  # [K,K,l+1] P_n(o_k . o_l) w_l (lifted)
+
+# The per-edge fields of ``graph`` (E rows): what chunked evaluation (eqff/models/chunking.py)
+# splits by edges. A model that adds a per-edge field must list it here (chunked evaluation of
+# it fails with a shape mismatch otherwise; tests/test_chunked.py runs every model).
+EDGE_FIELDS = (RECEIVERS, SENDERS, EDGE_VECTOR, EDGE_LENGTH, EDGE_BASIS, EDGE_ENVELOPE, EDGE_HARMONICS,
+               CURRENT_VECTOR, ORIENTATION_LEGENDRE)

@@ -35,6 +35,7 @@ Layout: steerable features are [atoms or edges, components, channels], component
 The Clebsch-Gordan coefficients are e3nn's (``o3.wigner_3j``, the basis of
 ``o3.SphericalHarmonics``), built in float64 and not saved in checkpoints (rebuilt exactly).
 """
+import functools
 from typing import Dict, List, Tuple
 
 import torch
@@ -42,6 +43,7 @@ from e3nn import o3
 from torch import Tensor, nn
 
 from eqff.data import keys
+from eqff.models.chunking import rows_in_chunks
 from eqff.models.mpnn import MessagePassingModel
 from eqff.nn.normalized import ElementLinear, NormalizedLinear, normalized_mlp
 
@@ -128,13 +130,18 @@ class EdgeMessages(nn.Module):
         """x: sender features per atom [N, D_in, K]; harmonics [E, (sh_lmax+1)^2]; radial
         [E, paths, K] (envelope included); ``table``, ``filled``, ``width`` from NeighbourSlots.
         Output: per L, [N, 2L+1, paths_L * K]."""
-        n, k = x.shape[0], self.channels
-        slots = table.shape[0]
         # empty slots repeat edge 0; their harmonics (the smallest tensor) are zeroed, so every
         # path's coupling Q, and with it their contribution, is exactly zero
         x_slots = x.index_select(0, senders.index_select(0, table))  # [slots, D_in, K]
         r_slots = radial.index_select(0, table)  # [slots, paths, K]
         y_slots = harmonics.index_select(0, table) * filled.unsqueeze(-1).to(harmonics.dtype)  # [slots, D_sh]
+        return self.from_slots(x_slots, y_slots, r_slots, x.shape[0], width)
+
+    def from_slots(self, x_slots: Tensor, y_slots: Tensor, r_slots: Tensor, n: int, width: int) -> List[Tensor]:
+        """The sums of ``forward`` for ``n`` atoms from their ``n * width`` neighbour slots: sender
+        features [slots, D_in, K], harmonics (zero in empty slots) [slots, D_sh], radial
+        [slots, paths, K]."""
+        k = self.channels
         # split/unbind once: slicing per path would give each slice a zero-filled full-size
         # gradient in the backward passes
         r_paths = r_slots.unbind(1)  # per path [slots, K]
@@ -301,6 +308,8 @@ def _readout_as_sequential(state_dict, prefix, *args) -> None:
 
 
 class ACELayer(nn.Module):
+    max_edges_per_chunk: int
+
     def __init__(self, in_ls: List[int], out_ls: List[int], channels: int, sh_lmax: int, num_basis: int,
                  radial_features: int, correlation: int, num_elements: int, avg_num_neighbors: float,
                  self_connection: bool, readout: nn.Module):
@@ -323,26 +332,68 @@ class ACELayer(nn.Module):
         self.self_connection = nn.ModuleList([ElementLinear(num_elements, channels, channels) for _ in self.skip_blocks])
         self.readout = readout  # an nn.Sequential ending in a linear map
         self._register_load_state_dict_pre_hook(_readout_as_sequential)
+        self.max_edges_per_chunk = 0  # 0: all atoms at once (eqff/models/chunking.py)
+
+    def neighbour_sums(self, x: Tensor, graph: Dict[str, Tensor]) -> List[Tensor]:
+        """A_i,p before channel mixing, per L [N, 2L+1, paths_L * K] (EdgeMessages), all atoms at once."""
+        radial = (self.radial(graph[keys.EDGE_BASIS]) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1))
+        return self.messages(x, graph[keys.EDGE_HARMONICS], radial.view(-1, self.messages.num_paths, self.channels),
+                             graph[keys.SENDERS], graph[keys.NEIGHBOUR_TABLE], graph[keys.NEIGHBOUR_FILLED],
+                             int(graph[keys.NEIGHBOUR_WIDTH]))
+
+    @torch.jit.unused
+    def _neighbour_sums_in_chunks(self, x: Tensor, graph: Dict[str, Tensor]) -> List[Tensor]:
+        """``self.messages`` for blocks of atoms whose neighbour-table rows hold at most
+        ``max_edges_per_chunk`` slots, each block recomputed in the backward pass (chunking.py).
+        The radial MLP runs per slot inside the block, so no [edges, paths, K] tensor exists."""
+        table, filled = graph[keys.NEIGHBOUR_TABLE], graph[keys.NEIGHBOUR_FILLED]
+        width = int(graph[keys.NEIGHBOUR_WIDTH])
+        atoms_per_chunk = self._atoms_per_chunk(graph)
+        if x.shape[0] <= atoms_per_chunk or width == 0:
+            return self.neighbour_sums(x, graph)
+        per_slot = [graph[keys.EDGE_BASIS].index_select(0, table), graph[keys.EDGE_ENVELOPE].index_select(0, table),
+                    graph[keys.EDGE_HARMONICS].index_select(0, table) * filled.unsqueeze(-1).to(x.dtype),
+                    graph[keys.SENDERS].index_select(0, table)]
+        return rows_in_chunks(functools.partial(self._slot_sums, width=width), [x], per_slot, atoms_per_chunk, width)
+
+    @torch.jit.unused
+    def _products_in_chunks(self, a: Tensor, graph: Dict[str, Tensor]) -> Tensor:
+        """The many-body products for the same blocks of atoms, recomputed in the backward pass:
+        their intermediates (B2, B3: hundreds of numbers per atom and channel) are the largest
+        per-atom tensors, which edge chunks alone would leave growing with the system."""
+        atoms_per_chunk = self._atoms_per_chunk(graph)
+        if a.shape[0] <= atoms_per_chunk:
+            return self.products(a, graph[keys.SPECIES])
+        return rows_in_chunks(lambda block, species: [self.products(block, species)], [], [a, graph[keys.SPECIES]],
+                              atoms_per_chunk, 1)[0]
+
+    def _atoms_per_chunk(self, graph: Dict[str, Tensor]) -> int:
+        """Atoms whose neighbour-table rows hold at most ``max_edges_per_chunk`` slots (at least one)."""
+        return max(1, self.max_edges_per_chunk // max(int(graph[keys.NEIGHBOUR_WIDTH]), 1))
+
+    def _slot_sums(self, x: Tensor, basis: Tensor, envelope: Tensor, harmonics: Tensor, senders: Tensor,
+                   width: int) -> List[Tensor]:
+        """One block of atoms' neighbour sums from the geometry of its ``width`` slots per atom
+        (empty slots: zero harmonics)."""
+        radial = (self.radial(basis) * envelope.unsqueeze(-1)).view(-1, self.messages.num_paths, self.channels)
+        return self.messages.from_slots(x.index_select(0, senders), harmonics, radial, basis.shape[0] // width, width)
 
     def forward(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         """h [N, (hidden_lmax+1)^2, K] -> new features; adds this layer's atomic energies to
         graph[NODE_ENERGY] (MACE reads out every layer)."""
         species = graph[keys.SPECIES]
-        num_nodes = h.shape[0]
-        k = self.channels
         mixed: List[Tensor] = []
         for b, linear in enumerate(self.sender):
             l_in = self.in_ls[b]
             mixed.append(linear(h[:, l_in * l_in:(l_in + 1) * (l_in + 1), :]))
         x = torch.cat(mixed, dim=1) if len(mixed) > 1 else mixed[0]
-        radial = (self.radial(graph[keys.EDGE_BASIS]) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1)).view(-1, self.messages.num_paths, k)
-        per_l = self.messages(x, graph[keys.EDGE_HARMONICS], radial, graph[keys.SENDERS], graph[keys.NEIGHBOUR_TABLE],
-                              graph[keys.NEIGHBOUR_FILLED], int(graph[keys.NEIGHBOUR_WIDTH]))
+        chunked = self.max_edges_per_chunk > 0 and not torch.jit.is_scripting()
+        per_l = self._neighbour_sums_in_chunks(x, graph) if chunked else self.neighbour_sums(x, graph)
         a_blocks: List[Tensor] = []
         for big_l, mix in enumerate(self.mix):
             a_blocks.append(mix(per_l[big_l]) * self.inv_avg_num_neighbors)  # [N, 2L+1, K]
         a = torch.cat(a_blocks, dim=1)  # [N, D_A, K]
-        m = self.products(a, species)  # [N, D_out, K]
+        m = self._products_in_chunks(a, graph) if chunked else self.products(a, species)  # [N, D_out, K]
         out_blocks: List[Tensor] = []
         for b, linear in enumerate(self.update):
             big_l = self.out_ls[b]

@@ -10,7 +10,7 @@ distance, so the energy is smooth at the cutoff; nothing is detached, so forces 
 gradient; and coordinates are updated through per-atom displacements applied to edge vectors
 (which include the periodic cell shifts), never to wrapped positions, so it is periodic-safe.
 """
-from typing import Dict
+from typing import Dict, List
 
 import torch
 from torch import Tensor, nn
@@ -44,20 +44,25 @@ class EGNNLayer(MessagePassing):
         inputs = torch.cat([h[graph[keys.RECEIVERS]], h[graph[keys.SENDERS]], graph[keys.EDGE_BASIS], distance_sq], dim=-1)
         return nn.functional.silu(self.edge_mlp(inputs)) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1)
 
-    def forward(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
+    def edge_sums(self, h: Tensor, graph: Dict[str, Tensor]) -> List[Tensor]:
+        """The aggregated messages and, when this layer moves coordinates, the summed shifts."""
         messages = self.message(h, graph)
         aggregated = self.aggregate(messages, graph, h.shape[0])
         if not self.update_coordinates:
-            return self.update(h, aggregated, graph)
+            return [aggregated]
         # x_i - x_j = -r_ij; the envelope makes edges at the cutoff move nothing.
         weights = torch.tanh(self.coordinate_mlp(messages)) * graph[keys.EDGE_ENVELOPE].unsqueeze(-1)
-        shift = self.aggregate(-graph[keys.CURRENT_VECTOR] * weights, graph, h.shape[0])
-        displacement = graph[keys.DISPLACEMENT] + shift
-        graph[keys.DISPLACEMENT] = displacement
-        graph[keys.CURRENT_VECTOR] = (
-            graph[keys.EDGE_VECTOR] + displacement[graph[keys.SENDERS]] - displacement[graph[keys.RECEIVERS]]
-        )
-        return self.update(h, aggregated, graph)
+        return [aggregated, self.aggregate(-graph[keys.CURRENT_VECTOR] * weights, graph, h.shape[0])]
+
+    def forward(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
+        sums = self.sums_over_edges(h, graph)
+        if self.update_coordinates:
+            displacement = graph[keys.DISPLACEMENT] + sums[1]
+            graph[keys.DISPLACEMENT] = displacement
+            graph[keys.CURRENT_VECTOR] = (
+                graph[keys.EDGE_VECTOR] + displacement[graph[keys.SENDERS]] - displacement[graph[keys.RECEIVERS]]
+            )
+        return self.update(h, sums[0], graph)
 
     def update(self, h: Tensor, aggregated: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         return h + self.node_mlp(torch.cat([h, aggregated], dim=-1))

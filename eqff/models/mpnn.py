@@ -11,16 +11,22 @@ declared in eqff/data/keys.py. A model subclasses ``MessagePassingModel``, which
 embedding, the geometry, the layer loop and the readout; its file keeps its layer, its formula
 and what it adds to the frame (extra edge attributes, a different embedding or readout).
 
+Memory: ``max_edges_per_chunk`` (0: off) makes a layer compute its sums over edges a chunk of
+edges at a time, recomputed in the backward pass (eqff/models/chunking.py), so that the
+per-edge intermediates of one chunk only are alive at a time. A layer's ``edge_sums`` is what
+is chunked: it must read ``graph`` without writing to it.
+
 The sum is divided by a constant (the typical neighbour count of the training data) so that
 features keep their scale between a 9-atom molecule and a dense liquid. Dividing by a constant,
 not by each atom's own count, keeps the energy smooth as atoms enter and leave the cutoff.
 """
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from eqff.data import keys
+from eqff.models.chunking import sums_in_chunks
 from eqff.nn.radial import BesselBasis, PolynomialEnvelope
 from eqff.nn.scatter import scatter_sum
 
@@ -48,16 +54,32 @@ class EdgeGeometry(nn.Module):
 class MessagePassing(nn.Module):
     """One layer of the frame: ``update(h, sum_j message(h, graph) / avg_num_neighbors, graph)``."""
 
+    max_edges_per_chunk: int
+
     def __init__(self, avg_num_neighbors: float):
         super().__init__()
         self.inv_avg_num_neighbors = 1.0 / float(avg_num_neighbors)
+        self.max_edges_per_chunk = 0  # 0: all edges at once (eqff/models/chunking.py)
 
     def aggregate(self, messages: Tensor, graph: Dict[str, Tensor], num_nodes: int) -> Tensor:
         return scatter_sum(messages, graph[keys.RECEIVERS], num_nodes) * self.inv_avg_num_neighbors
 
     def forward(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
-        messages = self.message(h, graph)
-        return self.update(h, self.aggregate(messages, graph, h.shape[0]), graph)
+        return self.update(h, self.sums_over_edges(h, graph)[0], graph)
+
+    def edge_sums(self, h: Tensor, graph: Dict[str, Tensor]) -> List[Tensor]:
+        """The node-sized sums over edges that the layer needs: here the aggregated messages.
+        Reads ``graph`` only (chunked evaluation calls it per chunk, and again in the backward)."""
+        return [self.aggregate(self.message(h, graph), graph, h.shape[0])]
+
+    def sums_over_edges(self, h: Tensor, graph: Dict[str, Tensor]) -> List[Tensor]:
+        if self.max_edges_per_chunk > 0 and not torch.jit.is_scripting():
+            return self._sums_in_chunks(h, graph)
+        return self.edge_sums(h, graph)
+
+    @torch.jit.unused
+    def _sums_in_chunks(self, h: Tensor, graph: Dict[str, Tensor]) -> List[Tensor]:
+        return sums_in_chunks(self.edge_sums, h, graph, self.max_edges_per_chunk)
 
     def message(self, h: Tensor, graph: Dict[str, Tensor]) -> Tensor:
         raise NotImplementedError

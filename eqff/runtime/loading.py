@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, Optional, Union
 
 import torch
@@ -27,6 +27,8 @@ from torch import nn
 
 from eqff.dtypes import DTYPES, dtype_name, resolve_dtype  # noqa: F401  (DTYPES: re-exported)
 from eqff.errors import ConfigError
+from eqff.models.chunking import check_max_edges, set_max_edges_per_chunk
+from eqff.models.chunking import max_edges_per_chunk as chunk_size_of
 from eqff.predict import model_dtype
 
 ModelLike = Union[str, os.PathLike, nn.Module]
@@ -79,14 +81,48 @@ def is_pt2_model(model: Any) -> bool:
 
 
 def load_model(model: ModelLike, dtype: Union[str, torch.dtype, None] = None,
-               device: Union[str, torch.device] = "cpu", script: bool = False, uncertainty: bool = True) -> LoadedModel:
+               device: Union[str, torch.device] = "cpu", script: bool = False, uncertainty: bool = True,
+               max_edges_per_chunk: Optional[int] = None) -> LoadedModel:
     """``model`` (checkpoint or export path, ``Potential``, ``ExportedPotential``, loaded export;
     a list of them: a ``Committee``, eqff.runtime.committee) as a ``LoadedModel`` on ``device``
     in ``dtype`` (None: the model's own). ``script=True``
     gives a TorchScript module (what ``openmmtorch.TorchForce`` runs; a ``.pt2`` cannot be one).
     A checkpoint or export that carries a last-layer uncertainty (eqff.runtime.llpr) gives a
     module whose outputs include ``energy_std`` and ``forces_std`` (a checkpoint's unless
-    ``uncertainty=False``)."""
+    ``uncertainty=False``).
+
+    ``max_edges_per_chunk``: evaluate each layer over at most that many edges at a time,
+    recomputed in the backward pass, so that peak memory stays bounded on large systems
+    (eqff/models/chunking.py; the same numbers to round-off; the messages are computed once more
+    in the backward pass: 0.8-1.3x the time of a one-piece call on this project's CPU,
+    benchmarks/RESULTS.md). Eager models
+    only (checkpoints, models in memory): a TorchScript or .pt2 export, or ``script=True``, is
+    refused. None keeps the setting of a model in memory (0 for files); 0 evaluates all edges at
+    once."""
+    given = model.module if isinstance(model, LoadedModel) else model
+    if max_edges_per_chunk is None:  # keep the setting of a model in memory (copies start from 0)
+        chunk = chunk_size_of(given) if isinstance(given, nn.Module) else 0
+    else:
+        chunk = check_max_edges(max_edges_per_chunk)
+    if script and chunk:
+        raise ConfigError(CHUNKS_NEED_EAGER + " (script=True was asked for)")
+    loaded = _load(model, dtype, device, script, uncertainty)
+    if chunk_size_of(loaded.module) == chunk or (loaded.format in ("torchscript", "pt2") and chunk == 0):
+        return loaded
+    if loaded.format in ("torchscript", "pt2"):
+        raise ConfigError(f"{loaded.source}: {CHUNKS_NEED_EAGER}")
+    if loaded is model:  # the caller's LoadedModel: work on a private copy, as for dtypes
+        loaded = replace(loaded, module=_private_copy(loaded.module, loaded.source).to(loaded.device))
+    set_max_edges_per_chunk(loaded.module, chunk)
+    return loaded
+
+
+CHUNKS_NEED_EAGER = ("max_edges_per_chunk (chunked evaluation) runs eager models only: TorchScript and .pt2 exports "
+                     "evaluate all edges at once; load the checkpoint (best.pt) or pass the model in memory")
+
+
+def _load(model: ModelLike, dtype: Union[str, torch.dtype, None], device: Union[str, torch.device], script: bool,
+          uncertainty: bool) -> LoadedModel:
     from eqff.export import ExportedPotential, Pt2Potential, is_exported, load_exported, load_pt2
     from eqff.models.io import copy_potential, load_checkpoint, potential_from_state, saved_dtype
     from eqff.models.last_layer import head_from_state
@@ -153,6 +189,24 @@ def _committee(models, target, device, script) -> LoadedModel:
     committee = Committee([m.module for m in members])
     return LoadedModel(committee, "committee", ", ".join(m.source for m in members), members[0].dtype, device,
                        f"{dtypes[0]}, a committee of {len(members)} models")
+
+
+def _private_copy(module: nn.Module, source: str) -> nn.Module:
+    """A copy of an eager deployable module (an ``ExportedPotential`` with its uncertainty head,
+    or a ``Committee`` of them), so that a setting changed on it does not reach the caller's."""
+    from eqff.export import ExportedPotential
+    from eqff.models.io import copy_potential
+    from eqff.models.last_layer import head_from_state
+    from eqff.runtime.committee import Committee
+
+    if isinstance(module, Committee):
+        return Committee([_private_copy(m, source) for m in module.members], module.uncertainty_scale)
+    if not isinstance(module, ExportedPotential):
+        raise ConfigError(f"{source}: {CHUNKS_NEED_EAGER}")
+    head = module.uncertainty
+    dtype = model_dtype(module.potential)
+    return ExportedPotential(copy_potential(module.potential).eval(),
+                             head_from_state(head.state() if head.enabled else None, dtype))
 
 
 def _eager(potential, format: str, source: str, device: torch.device, script: bool, note: str,
