@@ -72,5 +72,7 @@ def test_cli_writes_the_report(tmp_path):
     assert main(["check", ETHANOL, "--protocol", "stability", "--stability-ps", "0.1", "--output", str(out)]) == 0
     report = (out / "stability.md").read_text()
     assert "| 0.1 | yes | 0.100 |" in report and "500 K" in report
+    # the command that repeats the run names the temperature and time step it used
+    assert "--protocol stability --stability-ps 0.1 --stability-temperature 500 --timestep 0.5`" in report
     assert json.loads((out / "stability.json").read_text())["stable"] is True
     assert (out / "stability.png").exists()

@@ -148,6 +148,19 @@ def stability_run(atoms: Atoms, calculator, temperature: float = 500.0, picoseco
     return result
 
 
+def _command(model, structure, picoseconds, temperature, timestep_fs, reference, seed) -> str:
+    """The ``eqff check`` command that repeats this run (every setting that differs from no flag)."""
+    parts = [f"eqff check {model} --protocol stability --stability-ps {picoseconds:g}",
+             f"--stability-temperature {temperature:g}", f"--timestep {timestep_fs:g}"]
+    if structure:
+        parts.append(f"--structure {structure}")
+    if reference:
+        parts.append(f"--reference {reference}")
+    if seed:
+        parts.append(f"--seed {seed}")
+    return " ".join(parts)
+
+
 def run_protocol(model: str, structure: Optional[str] = None, output: str = "check", picoseconds: float = 10.0,
                  temperature: Optional[float] = None, timestep_fs: float = 0.5, reference: Optional[str] = None,
                  seed: int = 0, threads: Optional[int] = None) -> StabilityResult:
@@ -185,8 +198,7 @@ def run_protocol(model: str, structure: Optional[str] = None, output: str = "che
              f"Fu et al., \"Forces are not enough\" (TMLR 2023): Langevin NVT at {temperature:.0f} K, time step "
              f"{timestep_fs} fs, friction 0.01/fs, seed {seed}; unstable from the first time a bond of the start "
              f"structure ({result.bonds} bonds, 1.2x covalent radii) deviates by more than {MAX_DEVIATION_A} Å from "
-             f"its starting length. Structure: {described}. Command: `eqff check {model} --protocol stability "
-             f"--stability-ps {picoseconds}`.", "",
+             f"its starting length. Structure: {described}. Command: `{_command(model, structure, picoseconds, temperature, timestep_fs, reference, seed)}`.", "",
              "| asked (ps) | stable | stability time (ps) | largest bond deviation (Å) | steps/s |", "|---|---|---|---|---|",
              f"| {picoseconds} | {'yes' if result.stable else 'no'} | {result.stability_time_ps:.3f} | "
              f"{result.max_bond_deviation_A:.3f} | {result.steps_per_second:.0f} |", ""]
