@@ -26,15 +26,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WATER = os.path.join(ROOT, "md_scripts", "data", "water_192.xyz")
 REPEATS = {"water_192": 1, "water_1536": 2, "water_12288": 4}
+sys.path.insert(0, os.path.join(ROOT, "benchmarks", "_peers"))
+from protocol import rss_mib  # noqa: E402  (the resident set, as the peer benchmarks measure it)
+
 DEFAULT_CASES = ["segnn:water_1536:0", "segnn:water_1536:16384", "segnn:water_1536:4096", "segnn:water_12288:16384"]
-
-
-def rss_mib() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def worker(case: str, calls: int, tensor_peak: bool) -> dict:

@@ -9,7 +9,6 @@ the loop sets the data files, output folder, seed, resume and warm start itself.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -17,7 +16,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from eqff.errors import ConfigError
-from eqff.train.config import FIELDS as TRAIN_FIELDS, make_config
+from eqff.train.config import FIELDS as TRAIN_FIELDS, make_config, read_yaml_mapping, unknown_key_hints
 
 UNCERTAINTIES = ("committee", "llpr")
 # keys of `train` that the loop owns: each member and round gets its own
@@ -144,11 +143,9 @@ def _check_train_keys(values: Dict[str, Any], where: str) -> None:
     if owned:
         raise ConfigError(f"{where}: {owned} are set by the active-learning loop; remove them (data keys and "
                           "files go at the top level of the learn config)")
-    unknown = [k for k in values if k not in TRAIN_FIELDS]
-    if unknown:
-        hints = [f"'{k}'" + (f" (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(k, TRAIN_FIELDS, n=1)) else "")
-                 for k in unknown]
-        raise ConfigError(f"{where}: unknown `eqff train` key(s) {', '.join(hints)}; see `eqff train --help`")
+    hint = unknown_key_hints(values, TRAIN_FIELDS)
+    if hint:
+        raise ConfigError(f"{where}: unknown `eqff train` key(s) {hint}; see `eqff train --help`")
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(LearnConfig)}
@@ -158,31 +155,15 @@ def make_learn_config(yaml_path: Optional[str] = None, overrides: Optional[Dict[
     """Defaults <- YAML file <- overrides (command-line flags)."""
     values: Dict[str, Any] = {}
     if yaml_path:
-        values.update(_load_yaml(yaml_path))
+        values.update(read_yaml_mapping(yaml_path))
     values.update(overrides or {})
-    unknown = [k for k in values if k not in FIELDS]
-    if unknown:
-        hints = [f"'{k}'" + (f" (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(k, FIELDS, n=1)) else "")
-                 for k in unknown]
-        raise ConfigError(f"{yaml_path or 'learn config'}: unknown key(s) {', '.join(hints)}. "
-                          f"Valid keys: {', '.join(FIELDS)}")
+    hint = unknown_key_hints(values, FIELDS)
+    if hint:
+        raise ConfigError(f"{yaml_path or 'learn config'}: unknown key(s) {hint}. Valid keys: {', '.join(FIELDS)}")
     try:
         return LearnConfig(**values).validate()
     except ConfigError as error:
         raise ConfigError(f"{yaml_path}: {error}" if yaml_path else str(error)) from error
-
-
-def _load_yaml(path: str) -> Dict[str, Any]:
-    try:
-        with open(path) as handle:
-            values = yaml.safe_load(handle) or {}
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the config ({error})") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from error
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: a config must be a mapping of key: value")
-    return values
 
 
 def save_learn_yaml(config: LearnConfig, path: str) -> None:

@@ -132,15 +132,21 @@ class TrainConfig:
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
+def unknown_key_hints(values: Dict[str, Any], fields) -> str:
+    """The keys of ``values`` not in ``fields``, each with the closest valid key ('' when all are valid)."""
+    unknown = [k for k in values if k not in fields]
+    hints = {k: difflib.get_close_matches(k, fields, n=1) for k in unknown}
+    return "; ".join(f"'{k}' (did you mean '{h[0]}'?)" if h else f"'{k}'" for k, h in hints.items())
+
+
 def check_keys(values: Dict[str, Any], source: str) -> None:
-    unknown = [k for k in values if k not in FIELDS]
-    if unknown:
-        hints = {k: difflib.get_close_matches(k, FIELDS, n=1) for k in unknown}
-        hint = "; ".join(f"'{k}' (did you mean '{h[0]}'?)" if h else f"'{k}'" for k, h in hints.items())
+    hint = unknown_key_hints(values, FIELDS)
+    if hint:
         raise ConfigError(f"{source}: unknown key(s) {hint}. Valid keys: {', '.join(FIELDS)}")
 
 
-def load_yaml(path: str) -> Dict[str, Any]:
+def read_yaml_mapping(path: str) -> Dict[str, Any]:
+    """A YAML config file as a dict, or a ``ConfigError`` naming the file (any eqff config)."""
     try:
         with open(path) as handle:
             values = yaml.safe_load(handle) or {}
@@ -150,6 +156,11 @@ def load_yaml(path: str) -> Dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({error})") from error
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a config must be a mapping of key: value")
+    return values
+
+
+def load_yaml(path: str) -> Dict[str, Any]:
+    values = read_yaml_mapping(path)
     check_keys(values, path)
     return values
 
