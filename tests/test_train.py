@@ -130,6 +130,28 @@ def test_resume_continues_exactly(tmp_path):
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
 
 
+def test_resume_of_a_run_saved_before_the_readout_rename(tmp_path):
+    """A run folder written before ace's first readout became a Sequential (``readout.weight``,
+    in the raw weights, the weight average and the saved model) resumes, and goes on exactly as
+    the same run saved with today's names."""
+    plateau = dict(model="ace", hyperparameters=ACE_TINY, scheduler="plateau")
+    train(tiny_config(tmp_path, "new", max_epochs=2, **plateau))
+    train(tiny_config(tmp_path, "old", max_epochs=2, **plateau))
+    old_path = tmp_path / "old" / "last.pt"
+    state = load_checkpoint(old_path)
+    old, new = "model.layers.0.readout.weight", "model.layers.0.readout.0.weight"
+    for weights_ in (state["trainer"]["raw_model_state"], state["trainer"]["ema"]["shadow"], state["model_state"]):
+        weights_[old] = weights_.pop(new)
+    state.pop("model_state_sha256", None)
+    torch.save(state, old_path)
+    for name in ("new", "old"):
+        train(tiny_config(tmp_path, name, max_epochs=3, resume=True, **plateau))
+    a, b = load_checkpoint(tmp_path / "new" / "last.pt"), load_checkpoint(tmp_path / "old" / "last.pt")
+    assert a["history"][-1]["valid_loss"] == b["history"][-1]["valid_loss"]
+    for key, value in a["trainer"]["ema"]["shadow"].items():
+        assert torch.equal(value, b["trainer"]["ema"]["shadow"][key]), key
+
+
 def test_resume_after_sigkill(tmp_path):
     """Kill a training process with SIGKILL after its second checkpoint, resume, and end with
     exactly the weights of an uninterrupted run."""

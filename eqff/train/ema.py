@@ -55,8 +55,19 @@ class EMA:
     def state_dict(self) -> Dict:
         return {"decay": self.decay, "updates": self.updates, "shadow": self.shadow}
 
-    def load_state_dict(self, state: Dict) -> None:
+    def load_state_dict(self, state: Dict, model: torch.nn.Module) -> None:
+        """Restore the average saved with ``model``'s parameters. The averaged weights pass through
+        ``model.load_state_dict`` so that the model's own checkpoint migrations (renamed parameters
+        of older versions) apply to them too; ``model`` keeps the weights it had."""
         self.decay = float(state["decay"])
         self.updates = int(state["updates"])
-        for name, value in state["shadow"].items():
-            self.shadow[name].copy_(value)
+        kept = {name: value.detach().clone() for name, value in model.state_dict().items()}
+        try:
+            result = model.load_state_dict(state["shadow"], strict=False)  # the shadow has no buffers
+            missing = [name for name in result.missing_keys if name in self.shadow]
+            if result.unexpected_keys or missing:
+                raise KeyError(f"the saved weight average does not match this model: parameters it lacks "
+                               f"{missing}, parameters the model lacks {result.unexpected_keys}")
+            self.reset(model)
+        finally:
+            model.load_state_dict(kept)

@@ -195,7 +195,7 @@ class Trainer:
         self.potential.load_state_dict({k: v.to(self.device) for k, v in trainer["raw_model_state"].items()})
         self.optimizer.load_state_dict(trainer["optimizer"])
         self.schedule.load_state_dict(trainer["schedule"])
-        self.ema.load_state_dict(trainer["ema"])
+        self.ema.load_state_dict(trainer["ema"], self.potential)
         torch.set_rng_state(trainer["torch_rng"])
         random.setstate(_as_tuple(trainer["python_rng"]))
         self.elapsed_before = float(trainer["elapsed_s"])
