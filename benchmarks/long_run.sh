@@ -14,6 +14,7 @@ os.path.join(a.SHARED, a.DATASETS['aspirin'][1]), 0, 950, 50, 500, ('energy', 'f
 fi
 resume=""; [ -f "$out/last.pt" ] && resume=--resume
 echo "$(date -u) start $resume commit $(git rev-parse --short HEAD)" >> "$out/sessions.log"
+echo "bash benchmarks/long_run.sh $*   # the same command resumes the run" > "$out/command.txt"  # for the card (potentials/package.py)
 OMP_NUM_THREADS=1 python -m eqff train --output "$out" --train-file "$data/aspirin/train.xyz" \
     --valid-file "$data/aspirin/valid.xyz" --test-file "$data/aspirin/test.xyz" --e0s least_squares \
     --max-time-min 600 --max-epochs 100000 --threads 1 --no-progress --seed 0 $resume

@@ -69,6 +69,9 @@ def main():
     parser.add_argument("--nve-ps", type=float, default=2.0)
     parser.add_argument("--nvt-ps", type=float, default=1.0)
     parser.add_argument("--skip-check", action="store_true")
+    parser.add_argument("--card-only", action="store_true",
+                        help="rewrite MODEL_CARD.md from the files already in potentials/<name>/ (no export, "
+                             "evaluation or check)")
     parser.add_argument("--uncertainty", action="store_true",
                         help="ship the last-layer uncertainty (eqff uncertainty on the run's own split): the exported "
                              "model then returns energy_std and forces_std")
@@ -80,6 +83,9 @@ def main():
     test_file = args.test_file or os.path.join(HERE, "data", args.dataset, "test.xyz.gz")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     eqff = [sys.executable, "-m", "eqff"]
+    if args.card_only:
+        write_card(args, out, info, test_file, None)
+        return
     checkpoint = os.path.join(args.run, "best.pt")
     if args.uncertainty:
         with_sigma = os.path.join(args.run, "best_llpr.pt")
@@ -118,6 +124,11 @@ def training_time(run: str) -> str:
 
 
 def training_command(run: str) -> str:
+    """The command that trained the run: command.txt (written by the training scripts of
+    potentials/ and benchmarks/), else the first `eqff train` line of stdout.log."""
+    recorded = os.path.join(run, "command.txt")
+    if os.path.exists(recorded):
+        return open(recorded).read().strip()
     log = os.path.join(run, "stdout.log")
     if os.path.exists(log):
         for line in open(log):

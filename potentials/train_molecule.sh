@@ -16,6 +16,7 @@ e0s=least_squares
 resume=""; [ -f "$out/last.pt" ] && resume=--resume
 mkdir -p "$out"
 echo "$(date -u) start $resume commit $(git rev-parse --short HEAD)" >> "$out/sessions.log"
+echo "bash potentials/train_molecule.sh $*   # the same command resumes the run" > "$out/command.txt"  # for the card (potentials/package.py)
 OMP_NUM_THREADS=1 python -m eqff train --output "$out" --train-file "$data/train.xyz.gz" \
     --test-file "$data/test.xyz.gz" --n-train 950 --n-valid 50 --e0s "$e0s" \
     --max-time-min "$minutes" --max-epochs 100000 --threads 1 --no-progress --seed 0 $resume
