@@ -12,6 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-key", default="energy")
     parser.add_argument("--forces-key", default="forces")
     parser.add_argument("--stress-key", default="stress")
+    parser.add_argument("--group-by", default="config_type", metavar="KEY",
+                        help="also report the errors of each group of frames by this atoms.info key (default "
+                             "config_type, as MACE's config types; mlearn's files: group) when the frames have it")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=["float32", "float64"], default=None,
@@ -27,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from eqff.runtime import load_model
     from eqff.runtime.committee import calibrate, uncertainty_metrics
     from eqff.train.evaluation import evaluate_file
-    from eqff.train.metrics import format_table
+    from eqff.train.metrics import format_group_table, format_table
 
     model = [args.model, *args.committee] if args.committee else args.model
     loaded = load_model(model, dtype=args.dtype, device=args.device)
@@ -41,12 +44,14 @@ def run(args: argparse.Namespace) -> int:
                              "from `eqff uncertainty` is calibrated already")
         _, predictions, references = evaluate_file(potential, args.calibrate_on, **labels)
         print(f"σ scale {calibrate(potential, predictions, references):.3f}, calibrated on {args.calibrate_on}")
-    metrics, predictions, references = evaluate_file(potential, args.data, **labels)
+    metrics, predictions, references = evaluate_file(potential, args.data, group_key=args.group_by, **labels)
     if loaded.has_uncertainty:
         metrics.update(uncertainty_metrics(predictions, references))
         head = getattr(potential, "uncertainty", potential)  # a committee, or an export's last-layer head
         metrics["uncertainty_scale"] = head.uncertainty_scale
     print(format_table(metrics, f"{args.model} on {args.data}"))
+    if "by_group" in metrics:
+        print(format_group_table(metrics["by_group"], metrics["group_key"]))
     for key in ("energy_std_mean_meV", "spearman_energy_sigma_vs_error", "calibration_energy_rms_error_over_rms_sigma",
                 "forces_std_mean_meV_per_A", "spearman_frame_sigma_vs_force_mae", "spearman_atom_sigma_vs_force_error",
                 "calibration_rms_error_over_rms_sigma"):

@@ -73,9 +73,11 @@ def read_frames(
     require_energy: bool = True,
     require_forces: bool = True,
     format: Optional[str] = None,
+    config_type_key: str = "config_type",
 ) -> list[Frame]:
     """Read labelled frames; a missing required label or a non-finite value is a ``DataError``
-    naming the file, the frame index and the key. Isolated-atom frames need no forces."""
+    naming the file, the frame index and the key. Isolated-atom frames need no forces.
+    ``Frame.config_type`` is the frame's ``atoms.info[config_type_key]`` (None where absent)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
@@ -97,7 +99,7 @@ def read_frames(
         if isinstance(images, Atoms):
             images = [images]
         frames = [
-            _frame_from_atoms(atoms, path, k, energy_key, forces_key, stress_key)
+            _frame_from_atoms(atoms, path, k, energy_key, forces_key, stress_key, config_type_key)
             for k, atoms in enumerate(images)
         ]
     if not frames:
@@ -134,7 +136,8 @@ def _lookup(atoms: Atoms, key: str, per_atom: bool) -> Optional[np.ndarray]:
     return None
 
 
-def _frame_from_atoms(atoms: Atoms, path: str, k: int, energy_key: str, forces_key: str, stress_key: str) -> Frame:
+def _frame_from_atoms(atoms: Atoms, path: str, k: int, energy_key: str, forces_key: str, stress_key: str,
+                      config_type_key: str = "config_type") -> Frame:
     where = f"{path}: frame {k}"
     energy = _lookup(atoms, energy_key, per_atom=False)
     if energy is not None and energy.size != 1:
@@ -143,7 +146,7 @@ def _frame_from_atoms(atoms: Atoms, path: str, k: int, energy_key: str, forces_k
     if forces is not None and forces.shape != (len(atoms), 3):
         raise DataError(f"{where}: key '{forces_key}' has shape {forces.shape}, expected ({len(atoms)}, 3)")
     stress = _stress(atoms, stress_key, where)
-    config_type = atoms.info.get("config_type")
+    config_type = atoms.info.get(config_type_key)
     return Frame(
         numbers=np.asarray(atoms.numbers, dtype=np.int64),
         positions=np.asarray(atoms.positions, dtype=np.float64),

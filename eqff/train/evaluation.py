@@ -2,7 +2,7 @@
 ``eqff evaluate``)."""
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -65,28 +65,55 @@ def evaluate_graphs(potential: torch.nn.Module, graphs: Sequence[Dict[str, np.nd
 
 
 def evaluate_file(potential: torch.nn.Module, path: str, config=None, batch_size: int = 16,
-                  energy_key: str = "energy", forces_key: str = "forces", stress_key: str = "stress"):
+                  energy_key: str = "energy", forces_key: str = "forces", stress_key: str = "stress",
+                  group_key: Optional[str] = None):
     """Metrics of ``potential`` on every non-isolated frame of ``path``; an element the model
-    does not know is an ``UnknownElementError`` naming it."""
+    does not know is an ``UnknownElementError`` naming it. With ``group_key`` (an ``atoms.info``
+    key such as config_type), also the metrics of each group of frames: ``metrics["by_group"]``."""
     if config is not None:
         energy_key, forces_key, stress_key = config.energy_key, config.forces_key, config.stress_key
         batch_size = config.valid_batch_size
-    graphs = graphs_of_file(potential, path, energy_key, forces_key, stress_key)
-    return evaluate_graphs(potential, graphs, batch_size)
+    frames = labelled_frames(potential, path, energy_key, forces_key, stress_key, group_key or "config_type")
+    from eqff.data.graph import frame_to_graph
+
+    graphs = [frame_to_graph(f, float(potential.cutoff)) for f in frames]
+    metrics, predictions, refs = evaluate_graphs(potential, graphs, batch_size)
+    groups = [f.config_type for f in frames]
+    if group_key is not None and any(g is not None for g in groups):  # frames without the key: no groups
+        metrics["by_group"] = errors_by_group(predictions, refs, groups)
+        metrics["group_key"] = group_key
+    return metrics, predictions, refs
+
+
+def errors_by_group(predictions: Sequence[Dict[str, np.ndarray]], refs: Sequence[Dict[str, np.ndarray]],
+                    groups: Sequence[Optional[str]]) -> Dict[str, Dict[str, float]]:
+    """``error_metrics`` of each group of structures (frames without a group: "(none)")."""
+    names = ["(none)" if g is None else str(g) for g in groups]
+    return {name: error_metrics([p for p, n in zip(predictions, names) if n == name],
+                                [r for r, n in zip(refs, names) if n == name])
+            for name in sorted(set(names))}
 
 
 def graphs_of_file(potential: torch.nn.Module, path: str, energy_key: str = "energy", forces_key: str = "forces",
                    stress_key: str = "stress") -> List[Dict[str, np.ndarray]]:
     """The non-isolated frames of ``path`` as graphs at the potential's cutoff (labels where present)."""
-    from eqff.data.frames import read_frames
     from eqff.data.graph import frame_to_graph
+
+    return [frame_to_graph(f, float(potential.cutoff))
+            for f in labelled_frames(potential, path, energy_key, forces_key, stress_key)]
+
+
+def labelled_frames(potential: torch.nn.Module, path: str, energy_key: str = "energy", forces_key: str = "forces",
+                    stress_key: str = "stress", config_type_key: str = "config_type") -> list:
+    """The non-isolated frames of ``path``, checked against the potential's elements."""
+    from eqff.data.frames import read_frames
     from eqff.errors import UnknownElementError, element_names
 
     frames = [f for f in read_frames(path, energy_key=energy_key, forces_key=forces_key, stress_key=stress_key,
-                                     require_forces=False) if not f.is_isolated_atom]
+                                     require_forces=False, config_type_key=config_type_key) if not f.is_isolated_atom]
     known = set(int(z) for z in potential.atomic_numbers.tolist())
     present = set(int(z) for f in frames for z in f.numbers)
     if present - known:
         raise UnknownElementError(f"{path}: holds {element_names(present - known)}, which the model does not know "
                                   f"(it knows {element_names(known)}); use a model trained on these elements")
-    return [frame_to_graph(f, float(potential.cutoff)) for f in frames]
+    return frames

@@ -47,3 +47,14 @@ def format_table(metrics: Dict[str, float], title: str = "") -> str:
         if mae in metrics:
             rows.append(f"{label:>24}  {metrics[mae]:>10.3f} {metrics[rmse]:>10.3f}")
     return "\n".join(rows)
+
+
+def format_group_table(by_group: Dict[str, Dict[str, float]], key: str) -> str:
+    """One row per group of structures: MAE of energy per atom, forces and stress."""
+    width = max([len("group")] + [len(name) for name in by_group])
+    rows = [f"MAE by {key}:", f"  {'group':<{width}} {'structures':>10} {'E (meV/atom)':>13} {'F (meV/Å)':>10} {'S (meV/Å³)':>11}"]
+    for name, m in by_group.items():
+        cells = [f"{m[k]:.3f}" if k in m else "–" for k in
+                 ("energy_mae_meV_per_atom", "forces_mae_meV_per_A", "stress_mae_meV_per_A3")]
+        rows.append(f"  {name:<{width}} {m['n_structures']:>10} {cells[0]:>13} {cells[1]:>10} {cells[2]:>11}")
+    return "\n".join(rows)
