@@ -47,3 +47,19 @@ def test_no_groups_without_the_key_and_the_table_in_the_cli(grouped, capsys):
     printed = capsys.readouterr().out
     assert "MAE by kind:" in printed and "first" in printed and "rest" in printed
     assert json.loads(out.read_text())["by_group"]["rest"]["n_structures"] == 12
+
+
+def test_training_reports_the_test_errors_per_config_type(tmp_path):
+    from eqff.train import make_config, train
+
+    frames = ase.io.read(data_path("ethanol_20.xyz"), ":")
+    for k, atoms in enumerate(frames):
+        atoms.info["config_type"] = "low" if k % 2 else "high"
+    ase.io.write(tmp_path / "test.xyz", frames)
+    config = make_config(None, dict(train_file=data_path("ethanol_20.xyz"), test_file=str(tmp_path / "test.xyz"),
+                                    model="schnet", hyperparameters={"features": 8, "num_layers": 1, "num_basis": 4},
+                                    max_epochs=1, n_valid=4, batch_size=4, output=str(tmp_path / "run"),
+                                    progress=False, e0s=data_path("ethanol_isolated_atoms.xyz")))
+    summary = train(config)
+    assert sorted(summary["test_metrics"]["by_group"]) == ["high", "low"]
+    assert "MAE by config_type:" in (tmp_path / "run" / "train.log").read_text()

@@ -69,7 +69,8 @@ def evaluate_file(potential: torch.nn.Module, path: str, config=None, batch_size
                   group_key: Optional[str] = None):
     """Metrics of ``potential`` on every non-isolated frame of ``path``; an element the model
     does not know is an ``UnknownElementError`` naming it. With ``group_key`` (an ``atoms.info``
-    key such as config_type), also the metrics of each group of frames: ``metrics["by_group"]``."""
+    key such as config_type), also the metrics of each group of frames when there are two or more:
+    ``metrics["by_group"]``."""
     if config is not None:
         energy_key, forces_key, stress_key = config.energy_key, config.forces_key, config.stress_key
         batch_size = config.valid_batch_size
@@ -79,7 +80,7 @@ def evaluate_file(potential: torch.nn.Module, path: str, config=None, batch_size
     graphs = [frame_to_graph(f, float(potential.cutoff)) for f in frames]
     metrics, predictions, refs = evaluate_graphs(potential, graphs, batch_size)
     groups = [f.config_type for f in frames]
-    if group_key is not None and any(g is not None for g in groups):  # frames without the key: no groups
+    if group_key is not None and len(set(groups)) > 1:  # one group (or none): the table says it all
         metrics["by_group"] = errors_by_group(predictions, refs, groups)
         metrics["group_key"] = group_key
     return metrics, predictions, refs

@@ -395,7 +395,8 @@ class Trainer:
         if self.config.test_file:
             from eqff.train.evaluation import evaluate_file
 
-            metrics, predicted, reference = evaluate_file(best, self.config.test_file, self.config)
+            metrics, predicted, reference = evaluate_file(best, self.config.test_file, self.config,
+                                                          group_key="config_type")
             plots.parity(predicted, reference, os.path.join(self.output, "parity_test.png"), "test (best model)")
             with open(os.path.join(self.output, "test_metrics.json"), "w") as handle:
                 json.dump(metrics, handle, indent=1)
@@ -404,10 +405,13 @@ class Trainer:
         return out
 
 
-def _table(metrics: Dict[str, float]) -> str:
-    from eqff.train.metrics import format_table
+def _table(metrics: Dict[str, Any]) -> str:
+    from eqff.train.metrics import format_group_table, format_table
 
-    return format_table(metrics)
+    table = format_table(metrics)
+    if "by_group" in metrics:  # test frames with config types
+        table += "\n" + format_group_table(metrics["by_group"], metrics["group_key"])
+    return table
 
 
 def _as_tuple(value: Any) -> Any:
