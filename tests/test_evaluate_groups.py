@@ -63,3 +63,56 @@ def test_training_reports_the_test_errors_per_config_type(tmp_path):
     summary = train(config)
     assert sorted(summary["test_metrics"]["by_group"]) == ["high", "low"]
     assert "MAE by config_type:" in (tmp_path / "run" / "train.log").read_text()
+
+
+def test_config_type_weights_scale_each_structures_terms():
+    """Weights of 1 give the unweighted loss exactly; otherwise each structure's energy and
+    stress errors and its atoms' force errors are scaled by its weight inside the mean."""
+    import torch
+
+    from eqff.data import keys
+    from eqff.data.frames import read_frames
+    from eqff.data.graph import collate, frame_to_graph
+    from eqff.train.loss import WeightedLoss
+
+    batch = collate([frame_to_graph(f, 5.0) for f in read_frames(data_path("ethanol_20.xyz"))[:3]])
+    generator = torch.Generator().manual_seed(0)
+    batch[keys.STRESS] = torch.randn(3, 3, 3, generator=generator, dtype=torch.float64)
+    batch[keys.HAS_STRESS] = torch.tensor([True, False, True])
+    predicted = {keys.ENERGY: batch[keys.ENERGY] + torch.randn(3, generator=generator, dtype=torch.float64),
+                 keys.FORCES: batch[keys.FORCES] + torch.randn(27, 3, generator=generator, dtype=torch.float64),
+                 keys.STRESS: torch.randn(3, 3, 3, generator=generator, dtype=torch.float64)}
+    weight = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
+    for kind, error in (("mse", lambda a, b: (a - b) ** 2),
+                        ("huber", lambda a, b: torch.nn.functional.huber_loss(a, b, delta=0.01, reduction="none"))):
+        loss = WeightedLoss(1.0, 100.0, 1.0, kind=kind)
+        plain = loss.terms(predicted, batch)
+        ones = loss.terms(predicted, dict(batch, **{keys.WEIGHT: torch.ones(3, dtype=torch.float64)}))
+        assert all(torch.equal(plain[key], ones[key]) for key in plain), kind
+        weighted = loss.terms(predicted, dict(batch, **{keys.WEIGHT: weight}))
+        expected = {keys.ENERGY: (weight * error(predicted[keys.ENERGY] / 9, batch[keys.ENERGY] / 9)).mean(),
+                    keys.FORCES: (weight.repeat_interleave(9)[:, None]
+                                  * error(predicted[keys.FORCES], batch[keys.FORCES])).mean(),
+                    keys.STRESS: (weight[[0, 2], None, None]
+                                  * error(predicted[keys.STRESS][[0, 2]], batch[keys.STRESS][[0, 2]])).mean()}
+        for key, value in expected.items():
+            assert torch.allclose(weighted[key], value, rtol=1e-12), (kind, key)
+        assert not torch.allclose(weighted[keys.FORCES], plain[keys.FORCES])
+
+
+def test_config_type_weights_in_training_and_bad_names(tmp_path):
+    from eqff.errors import ConfigError
+    from eqff.train import make_config, train
+
+    frames = ase.io.read(data_path("ethanol_20.xyz"), ":")
+    for k, atoms in enumerate(frames):
+        atoms.info["kind"] = "stretched" if k % 4 == 0 else "plain"
+    ase.io.write(tmp_path / "train.xyz", frames)
+    base = dict(train_file=str(tmp_path / "train.xyz"), model="schnet", max_epochs=1, n_valid=4, batch_size=4,
+                hyperparameters={"features": 8, "num_layers": 1, "num_basis": 4}, progress=False,
+                e0s=data_path("ethanol_isolated_atoms.xyz"), config_type_key="kind")
+    with pytest.raises(ConfigError, match=r"\['Stretched'\].*'kind'.*\['plain', 'stretched'\]"):
+        train(make_config(None, dict(base, output=str(tmp_path / "bad"), config_type_weights={"Stretched": 5})))
+    summary = {w: train(make_config(None, dict(base, output=str(tmp_path / f"w{w}"), config_type_weights={"stretched": w})))
+               for w in (1.0, 10.0)}
+    assert summary[10.0]["best_loss"] != summary[1.0]["best_loss"]

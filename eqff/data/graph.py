@@ -48,7 +48,7 @@ def collate(graphs: Sequence[Dict[str, np.ndarray]], dtype: torch.dtype = torch.
         keys.EDGE_INDEX: np.concatenate([g[keys.EDGE_INDEX] + o for g, o in zip(graphs, offsets)], axis=1),
         keys.CELL_SHIFTS: np.concatenate([g[keys.CELL_SHIFTS] for g in graphs]),
     }
-    for key in (keys.ENERGY, keys.STRESS, keys.HAS_ENERGY, keys.HAS_FORCES, keys.HAS_STRESS):
+    for key in (keys.ENERGY, keys.STRESS, keys.HAS_ENERGY, keys.HAS_FORCES, keys.HAS_STRESS, keys.WEIGHT):
         if key in graphs[0]:
             batch[key] = np.stack([g[key] for g in graphs])
     if keys.FORCES in graphs[0]:

@@ -29,6 +29,8 @@ FORCES_STD: Final[str] = "forces_std"  # [N] eV/Å, per atom: RMS over members o
 HAS_ENERGY: Final[str] = "has_energy"
 HAS_FORCES: Final[str] = "has_forces"
 HAS_STRESS: Final[str] = "has_stress"
+# [B] weight of each structure's loss terms (TrainConfig.config_type_weights); 1 when absent.
+WEIGHT: Final[str] = "weight"
 
 # Inside a model: the ``graph`` dict that EdgeGeometry fills and every layer reads (and a few
 # layers update). Per edge (E rows) and per atom (N rows); model-specific ones name their model.

@@ -55,6 +55,10 @@ class TrainConfig:
     # stage two (MACE's second stage): from this fraction of the budget on (see scheduler), the
     # energy weight becomes stage_two_energy_weight; null: one stage
     stage_two_at: Optional[float] = None
+    # weight of the loss terms of structures by config type, e.g. {Surface: 10}: structures of a
+    # type not named keep 1 (as MACE's config_type_weights); the type is atoms.info[config_type_key]
+    config_type_weights: Dict[str, float] = field(default_factory=dict)
+    config_type_key: str = "config_type"
     stage_two_energy_weight: float = 1000.0
     # --- optimisation ---
     batch_size: int = 5  # global batch (split over processes under torchrun)
@@ -122,6 +126,9 @@ class TrainConfig:
                 continue
             if getattr(self, key) < 0 or (key in ("lr", "cutoff") and getattr(self, key) == 0):
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
+        negative = {k: v for k, v in self.config_type_weights.items() if not float(v) >= 0}
+        if negative:
+            raise ConfigError(f"config_type_weights must be non-negative numbers, got {negative}")
         if self.stage_two_at is not None and not 0.0 <= self.stage_two_at <= 1.0:
             raise ConfigError(f"stage_two_at must be a fraction of the budget in [0, 1] (or null), got {self.stage_two_at}")
         if self.divergence_factor is not None and not self.divergence_factor > 1:

@@ -7,6 +7,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import numpy as np
 import torch
 
+from eqff.data import keys
 from eqff.data.frames import Frame, frames_hash, read_frames
 from eqff.data.graph import collate, frame_to_graph
 from eqff.errors import ConfigError, DataError
@@ -29,7 +30,22 @@ class PreparedData:
 
 def _read(path: str, config: TrainConfig, require_forces: bool) -> List[Frame]:
     return read_frames(path, energy_key=config.energy_key, forces_key=config.forces_key,
-                       stress_key=config.stress_key, require_forces=require_forces)
+                       stress_key=config.stress_key, require_forces=require_forces,
+                       config_type_key=config.config_type_key)
+
+
+def weigh(graphs: List[Dict[str, np.ndarray]], frames: List[Frame], config: TrainConfig) -> None:
+    """Give every graph its config type's loss weight (keys.WEIGHT), when weights are set."""
+    if not config.config_type_weights:
+        return
+    present = sorted({str(f.config_type) for f in frames if f.config_type is not None})
+    missing = sorted(set(config.config_type_weights) - set(present))
+    if missing:
+        raise ConfigError(f"config_type_weights names {missing}, which no training or validation frame has as "
+                          f"'{config.config_type_key}' (the frames have {present or 'none'}); check the names, "
+                          "or set config_type_key to the atoms.info key that holds them")
+    for graph, frame in zip(graphs, frames):
+        graph[keys.WEIGHT] = np.asarray(float(config.config_type_weights.get(str(frame.config_type), 1.0)))
 
 
 def split_frames(frames: List[Frame], config: TrainConfig) -> tuple[List[Frame], List[Frame]]:
@@ -78,6 +94,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         energy_weight = statistics.auto_energy_weight(train, e0s, config.forces_weight)
     train_graphs = [frame_to_graph(f, config.cutoff) for f in train]
     valid_graphs = [frame_to_graph(f, config.cutoff) for f in valid]
+    weigh(train_graphs + valid_graphs, train + valid, config)
     return PreparedData(
         train=train_graphs, valid=valid_graphs, elements=elements, e0s=e0s, stats=stats,
         avg_num_neighbors=statistics.average_num_neighbors(train_graphs),
