@@ -55,11 +55,11 @@ class TrainConfig:
     # stage two (MACE's second stage): from this fraction of the budget on (see scheduler), the
     # energy weight becomes stage_two_energy_weight; null: one stage
     stage_two_at: Optional[float] = None
+    stage_two_energy_weight: float = 1000.0
     # weight of the loss terms of structures by config type, e.g. {Surface: 10}: structures of a
     # type not named keep 1 (as MACE's config_type_weights); the type is atoms.info[config_type_key]
     config_type_weights: Dict[str, float] = field(default_factory=dict)
     config_type_key: str = "config_type"
-    stage_two_energy_weight: float = 1000.0
     # --- optimisation ---
     batch_size: int = 5  # global batch (split over processes under torchrun)
     valid_batch_size: int = 16

@@ -70,10 +70,10 @@ def evaluate_file(potential: torch.nn.Module, path: str, config=None, batch_size
     """Metrics of ``potential`` on every non-isolated frame of ``path``; an element the model
     does not know is an ``UnknownElementError`` naming it. With ``group_key`` (an ``atoms.info``
     key such as config_type), also the metrics of each group of frames when there are two or more:
-    ``metrics["by_group"]``."""
+    ``metrics["by_group"]``. A training ``config`` gives the label keys, batch size and group key."""
     if config is not None:
         energy_key, forces_key, stress_key = config.energy_key, config.forces_key, config.stress_key
-        batch_size = config.valid_batch_size
+        batch_size, group_key = config.valid_batch_size, config.config_type_key
     frames = labelled_frames(potential, path, energy_key, forces_key, stress_key, group_key or "config_type")
     from eqff.data.graph import frame_to_graph
 

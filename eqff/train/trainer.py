@@ -395,8 +395,7 @@ class Trainer:
         if self.config.test_file:
             from eqff.train.evaluation import evaluate_file
 
-            metrics, predicted, reference = evaluate_file(best, self.config.test_file, self.config,
-                                                          group_key=self.config.config_type_key)
+            metrics, predicted, reference = evaluate_file(best, self.config.test_file, self.config)
             plots.parity(predicted, reference, os.path.join(self.output, "parity_test.png"), "test (best model)")
             with open(os.path.join(self.output, "test_metrics.json"), "w") as handle:
                 json.dump(metrics, handle, indent=1)
