@@ -67,6 +67,9 @@ DATASETS = {
     "ethanol": ("rmd17_ethanol/train.xyz", "rmd17_ethanol/test_MD.xyz"),
     "mlearn_mo": ("mlearn_Mo/training.extxyz", "mlearn_Mo/test.extxyz"),  # periodic, with stress (Zuo et al. 2020)
 }
+# the atoms.info key naming each frame's kind, where a set has one; written as config_type (the key
+# both codes read) so that errors per kind and config_type_weights work on the prepared files
+CONFIG_TYPE_KEYS = {"mlearn_mo": "group"}
 EQFF_KINDS = ("ace", "egnn", "schnet", "segnn")
 LEGACY_FLAGS = ["--lr", "0.005", "--scheduler", "plateau", "--warmup-epochs", "1"]  # issue-3 settings
 
@@ -83,6 +86,7 @@ def prepare_data(output, dataset, train_file, test_file, seed, n_train, n_valid,
     os.makedirs(folder, exist_ok=True)
     energy_key, forces_key, *stress_key = keys
     labels = dict(energy_key=energy_key, forces_key=forces_key, stress_key=(stress_key or ["stress"])[0])
+    labels["config_type_key"] = CONFIG_TYPE_KEYS.get(dataset, "config_type")
     train, test = read_frames(train_file, **labels), read_frames(test_file, **labels)
     n_train = n_train or len(train) - n_valid
     if n_train + n_valid > len(train):
@@ -96,6 +100,8 @@ def prepare_data(output, dataset, train_file, test_file, seed, n_train, n_valid,
         for frame in frames:
             atoms = frame.to_atoms()
             atoms.info = {"energy": frame.energy, "REF_energy": frame.energy}
+            if frame.config_type is not None:
+                atoms.info["config_type"] = frame.config_type
             atoms.arrays["forces"] = frame.forces.copy()
             atoms.arrays["REF_forces"] = frame.forces.copy()
             if frame.stress is not None:  # ASE's sign and eV/Å³, for both codes

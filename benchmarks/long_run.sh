@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 out=${1:-/work/runs/long_aspirin}
 data=$out/data
 if [ ! -f "$data/aspirin/train.xyz" ]; then  # the benchmark's frames (seeded, identical each time)
-    python -c "import sys; sys.path.insert(0, 'benchmarks'); import accuracy_budget as a, os; \
-a.prepare_data('$data', 'aspirin', os.path.join(a.SHARED, a.DATASETS['aspirin'][0]), \
-os.path.join(a.SHARED, a.DATASETS['aspirin'][1]), 0, 950, 50, 500, ('energy', 'forces'))"
+    # from the bundled rMD17 aspirin files (frame for frame ../shared/data/rmd17_aspirin's)
+    python -c "import sys; sys.path.insert(0, 'benchmarks'); import accuracy_budget as a; \
+a.prepare_data('$data', 'aspirin', 'potentials/data/rmd17_aspirin/train.xyz.gz', \
+'potentials/data/rmd17_aspirin/test.xyz.gz', 0, 950, 50, 500, ('energy', 'forces'))"
 fi
 resume=""; [ -f "$out/last.pt" ] && resume=--resume
 echo "$(date -u) start $resume commit $(git rev-parse --short HEAD)" >> "$out/sessions.log"
