@@ -52,6 +52,19 @@ DATASETS = {
         "published": [],
         "published_note": "No published error table for this exact split.",
     },
+    "mlearn_mo": {
+        "title": "bcc molybdenum (mlearn Mo: bulk, strained cells, surfaces, vacancies, AIMD snapshots)",
+        "source": "mlearn (Materials Virtual Lab; Zuo et al., J. Phys. Chem. A 124, 731 (2020)); VASP "
+                  "virials converted to ASE stresses (eV/Å³) by eqff's reader",
+        "license": "BSD-3-Clause (`potentials/data/mlearn_mo/LICENSE`)",
+        "level": "DFT PBE (VASP)",
+        "test": "test.xyz.gz (mlearn's 23 test structures, all of them)",
+        "published": [("GAP", "2.24 meV/atom / 90"), ("MTP", "2.83 meV/atom / 90")],
+        "published_note": "Zuo et al. 2020: converged fits on the same 194 training and 23 test "
+                          "structures; energy MAE per atom / force MAE meV/Å.",
+        # eqff check --protocol materials: the crystal and the DFT values (Zuo et al. 2020: PBE)
+        "materials": {"structure": "bcc_mo.xyz", "dft": "472,158,106", "dft_vacancy": "2.70"},
+    },
 }
 
 
@@ -72,6 +85,12 @@ def main():
     parser.add_argument("--card-only", action="store_true",
                         help="rewrite MODEL_CARD.md from the files already in potentials/<name>/ (no export, "
                              "evaluation or check)")
+    parser.add_argument("--checkpoint", default="best.pt",
+                        help="the run's checkpoint to ship: best.pt (best validation epoch) or last.pt (the final "
+                             "weights; say why in training_notes.md)")
+    parser.add_argument("--clone-command",
+                        help="the command that repeats the run from a clone, where the run's frames are not the "
+                             "bundled files taken whole (default: `eqff train` with the bundled files)")
     parser.add_argument("--uncertainty", action="store_true",
                         help="ship the last-layer uncertainty (eqff uncertainty on the run's own split): the exported "
                              "model then returns energy_std and forces_std")
@@ -86,7 +105,7 @@ def main():
     if args.card_only:
         write_card(args, out, info, test_file, None)
         return
-    checkpoint = os.path.join(args.run, "best.pt")
+    checkpoint = os.path.join(args.run, args.checkpoint)
     if args.uncertainty:
         with_sigma = os.path.join(args.run, "best_llpr.pt")
         sh(eqff + ["uncertainty", checkpoint, "-o", with_sigma], check=True, env=env)
@@ -102,6 +121,12 @@ def main():
         result = sh(eqff + ["check", os.path.join(out, "model.pt"), "-o", os.path.join(out, "check"),
                             "--nve-ps", str(args.nve_ps), "--nvt-ps", str(args.nvt_ps)], env=env)
         check_status = "PASS" if result.returncode == 0 else "FAIL"
+        materials = info.get("materials")
+        if materials:  # a periodic crystal: equation of state, elastic constants, vacancy, NPT
+            sh(eqff + ["check", os.path.join(out, "model.pt"), "-o", os.path.join(out, "check_materials"),
+                       "--protocol", "materials", "--structure", os.path.join(HERE, "data", args.dataset,
+                                                                               materials["structure"]),
+                       "--dft", materials["dft"], "--dft-vacancy", materials["dft_vacancy"]], check=True, env=env)
     write_card(args, out, info, test_file, check_status)
 
 
@@ -144,13 +169,15 @@ def clone_command(config: dict, dataset: str) -> str:
     defaults = {"valid_fraction": 0.05, "progress": True, "resume": False}
     parts = ["eqff train"]
     for key in ("model", "train_file", "valid_file", "test_file", "e0s", "n_train", "n_valid", "batch_size", "lr",
-                "max_time_min", "dtype", "seed", "hyperparameters", "prior"):
+                "max_time_min", "dtype", "seed", "hyperparameters", "prior", "energy_weight", "stress_weight",
+                "stage_two_at", "stage_two_energy_weight", "config_type_weights", "config_type_key"):
         value = config.get(key)
-        if value in (None, {}, "auto"):
+        if value in (None, {}, "auto") or (key == "stage_two_energy_weight" and config.get("stage_two_at") is None) \
+                or (key == "config_type_key" and not config.get("config_type_weights")):
             continue
         if key in bundled and isinstance(value, str) and ("/" in value or value.endswith(".xyz")):
             value = f"potentials/data/{dataset}/{bundled[key]}"
-        if key == "hyperparameters":
+        if isinstance(value, dict):
             value = "'" + json.dumps(value) + "'"
         parts.append(f"--{key.replace('_', '-')} {value}")
     parts.append(f"--output runs/{dataset}_{config.get('model')}")
@@ -182,11 +209,13 @@ def write_card(args, out, info, test_file, check_status):
         f"| test set | {info['test']} |", "",
         "## Training",
         f"{epochs} epochs in {wall:.0f} min on 1 thread of a shared 2-core Intel Xeon (CPU only), float32, "
-        f"budget `max_time_min: {config.get('max_time_min')}`; best validation epoch kept (EMA weights). {cpu_line}", "",
+        f"budget `max_time_min: {config.get('max_time_min')}`; "
+        + ("best validation epoch kept" if args.checkpoint == "best.pt" else f"`{args.checkpoint}` shipped")
+        + f" (EMA weights). {cpu_line}", "",
         "Exact command (paths of the original run; the bundled files hold the same frames):", "",
         "```", training_command(args.run), "```", "",
         "The same run from a clone, on the bundled data (same frames, same training-data hash):", "",
-        "```", clone_command(config, args.dataset), "```", "",
+        "```", args.clone_command or clone_command(config, args.dataset), "```", "",
         "Resolved config: `config.yaml`. Learning curves: `learning_curves.png`, test parity: `parity_test.png`.", "",
     ]
     notes = os.path.join(out, "training_notes.md")  # written by hand, kept when the card is rewritten
@@ -196,10 +225,21 @@ def write_card(args, out, info, test_file, check_status):
         "## Test errors", "",
         f"`eqff evaluate model.pt {os.path.relpath(test_file, os.path.dirname(HERE))} --output metrics.json` "
         f"({metrics['n_structures']} structures):", "",
-        "| | energy MAE (meV) | energy MAE (meV/atom) | force MAE (meV/Å) | force RMSE (meV/Å) |", "|---|---|---|---|---|",
-        f"| **this model** | {metrics['energy_mae_meV']:.2f} | {metrics['energy_mae_meV_per_atom']:.3f} | "
-        f"{metrics['forces_mae_meV_per_A']:.2f} | {metrics['forces_rmse_meV_per_A']:.2f} |",
     ]
+    stress = metrics.get("stress_mae_meV_per_A3") is not None
+    lines += ["| | energy MAE (meV) | energy MAE (meV/atom) | force MAE (meV/Å) | force RMSE (meV/Å) |"
+              + (" stress MAE (meV/Å³) |" if stress else ""), "|---|---|---|---|---|" + ("---|" if stress else ""),
+              f"| **this model** | {metrics['energy_mae_meV']:.2f} | {metrics['energy_mae_meV_per_atom']:.3f} | "
+              f"{metrics['forces_mae_meV_per_A']:.2f} | {metrics['forces_rmse_meV_per_A']:.2f} |"
+              + (f" {metrics['stress_mae_meV_per_A3']:.2f} |" if stress else "")]
+    if metrics.get("by_group"):  # errors per config type of the test frames
+        lines += ["", "Per config type of the test frames:", "",
+                  "| config type | structures | energy MAE (meV/atom) | force MAE (meV/Å) |"
+                  + (" stress MAE (meV/Å³) |" if stress else ""), "|---|---|---|---|" + ("---|" if stress else "")]
+        for name, group in sorted(metrics["by_group"].items()):
+            lines.append(f"| {name} | {group['n_structures']} | {group['energy_mae_meV_per_atom']:.2f} | "
+                         f"{group['forces_mae_meV_per_A']:.1f} |"
+                         + (f" {group['stress_mae_meV_per_A3']:.2f} |" if stress else ""))
     if info["published"]:
         lines += ["", "Published (energy / force MAE): " + "; ".join(f"{m} {v}" for m, v in info["published"]) + ".",
                   info["published_note"]]
@@ -226,6 +266,15 @@ def write_card(args, out, info, test_file, check_status):
         lines += [f"`eqff check model.pt` → **{check_status}** (full report with plots: `check/report.md`)", ""] + table
     else:
         lines += ["not run"]
+    materials = os.path.join(out, "check_materials", "materials.md")
+    if os.path.exists(materials):
+        body = [l for l in open(materials).read().splitlines()[2:] if not l.startswith("![")]
+        lines += ["", "## Materials checks", "",
+                  f"`eqff check model.pt --protocol materials --structure "
+                  f"potentials/data/{args.dataset}/{info['materials']['structure']} --dft {info['materials']['dft']} "
+                  f"--dft-vacancy {info['materials']['dft_vacancy']}` (full report: `check_materials/materials.md`):", ""]
+        lines += [l.replace("](eos.png)", "](check_materials/eos.png)") for l in body]
+        lines += ["![equation of state](check_materials/eos.png)"]
     stability = os.path.join(out, "stability.md")
     if os.path.exists(stability):
         body = open(stability).read().split("\n", 2)[2]  # without its title

@@ -28,3 +28,14 @@ def test_materials_get_a_weight_from_their_spread():
     assert auto_energy_weight(frames, e0s, 100.0) == pytest.approx(100.0 * ENERGY_BALANCE / ratio)
     assert auto_energy_weight(frames, e0s, 100.0) > 10.0
     assert auto_energy_weight(frames, e0s, 0.0) == 1.0  # energy-only training: nothing to balance
+
+
+def test_stage_two_only_where_the_energies_are_starved():
+    from eqff.train.statistics import AUTO_STAGE_TWO_AT, auto_stage_two_at
+
+    def start(name):
+        frames = [f for f in read_frames(data_path(name)) if not f.is_isolated_atom]
+        return auto_stage_two_at(frames, e0s_least_squares(frames, elements_of(frames)), 100.0)
+
+    assert start("ethanol_20.xyz") is None and start("water_192_3.xyz") is None
+    assert start("mlearn_mo_elastic.xyz") == AUTO_STAGE_TWO_AT

@@ -20,6 +20,7 @@ from eqff.data import read_frames
 from eqff.errors import ConfigError, DataError, UnknownElementError
 from eqff.models.io import load_checkpoint, load_potential
 from eqff.train import make_config, train
+from eqff.train.config import TrainConfig
 from eqff.train import statistics
 from eqff.train.trainer import Trainer, TrainingDiverged
 from conftest import data_path
@@ -327,7 +328,8 @@ def test_stage_two_raises_the_energy_weight_and_survives_resume(tmp_path):
     assert trainer.stage == 2
     assert trainer.loss.weights["energy"] == 1000.0
     log = open(tmp_path / "run" / "train.log").read()
-    assert log.count("stage two") == 1 and "epoch 3: stage two" in log
+    assert "stage two from 50% of the budget: energy weight 1000" in log  # announced at the start
+    assert log.count(": stage two") == 1 and "epoch 3: stage two" in log
     assert load_checkpoint(tmp_path / "run" / "best.pt")["best_epoch"] >= 3  # the best record restarted
     resumed = Trainer(tiny_config(tmp_path, max_epochs=6, stage_two_at=0.5, scheduler="cosine", warmup_epochs=0,
                                   resume=True))
@@ -335,3 +337,23 @@ def test_stage_two_raises_the_energy_weight_and_survives_resume(tmp_path):
     assert resumed.stage == 2 and resumed.best_stage == 2
     with pytest.raises(ConfigError, match="stage_two_at"):
         tiny_config(tmp_path, stage_two_at=1.5)
+    with pytest.raises(ConfigError, match="stage_two_at"):
+        tiny_config(tmp_path, stage_two_at="later")
+
+
+def test_stage_two_auto_follows_the_data_and_off_or_null_keep_one_stage(tmp_path):
+    import argparse
+
+    from eqff.cli.train import add_arguments
+    from eqff.train.dataset import prepare_data
+
+    assert TrainConfig().stage_two_at == "auto"
+    assert prepare_data(tiny_config(tmp_path)).stage_two_at is None  # molecules: one stage
+    assert prepare_data(tiny_config(tmp_path, train_file=data_path("mlearn_mo_elastic.xyz"), n_valid=2,
+                                    e0s="least_squares")).stage_two_at == 0.5
+    for value in ("off", None):
+        assert prepare_data(tiny_config(tmp_path, train_file=data_path("mlearn_mo_elastic.xyz"), n_valid=2,
+                                        e0s="least_squares", stage_two_at=value)).stage_two_at is None
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert [parser.parse_args(["--stage-two-at", v]).stage_two_at for v in ("0.25", "auto", "off")] == [0.25, "auto", "off"]

@@ -7,10 +7,20 @@ import typing
 from eqff.train.config import FIELDS, TrainConfig, make_config, parse_structured
 
 
+def _number_or_word(text: str):
+    """A flag value for a key that takes a number or a word (stage_two_at: 0.5, auto, off)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _flag_type(annotation):
     text = str(annotation)
     if "Dict" in text:
         return parse_structured
+    if "float" in text and "str" in text:
+        return _number_or_word
     if "bool" in text:
         return None
     if "int" in text and "float" not in text:

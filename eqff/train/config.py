@@ -53,8 +53,11 @@ class TrainConfig:
     forces_weight: float = 100.0  # on force components (eV/Å)
     stress_weight: Optional[float] = None  # on stress (eV/Å³); default 1.0 if the data has stress, else 0
     # stage two (MACE's second stage): from this fraction of the budget on (see scheduler), the
-    # energy weight becomes stage_two_energy_weight; null: one stage
-    stage_two_at: Optional[float] = None
+    # energy weight becomes stage_two_energy_weight; null or "off": one stage; "auto": from the
+    # data (statistics.auto_stage_two_at): at half the budget where the energies are starved as
+    # in materials (mlearn Mo, 60 minutes, final weights: test energy -36 %, stress -29 %, forces
+    # -1 %; benchmarks/RESULTS.md), one stage for molecular sets, where it was not measured
+    stage_two_at: Union[float, str, None] = "auto"
     stage_two_energy_weight: float = 1000.0
     # weight of the loss terms of structures by config type, e.g. {Surface: 10}: structures of a
     # type not named keep 1 (as MACE's config_type_weights); the type is atoms.info[config_type_key]
@@ -129,8 +132,11 @@ class TrainConfig:
         negative = {k: v for k, v in self.config_type_weights.items() if not float(v) >= 0}
         if negative:
             raise ConfigError(f"config_type_weights must be non-negative numbers, got {negative}")
-        if self.stage_two_at is not None and not 0.0 <= self.stage_two_at <= 1.0:
-            raise ConfigError(f"stage_two_at must be a fraction of the budget in [0, 1] (or null), got {self.stage_two_at}")
+        at = self.stage_two_at
+        if isinstance(at, str) and at not in ("auto", "off") or not isinstance(at, str) and at is not None \
+                and not (isinstance(at, (int, float)) and 0.0 <= at <= 1.0):
+            raise ConfigError(f"stage_two_at must be a fraction of the budget in [0, 1], \"auto\" or \"off\" (or null), "
+                              f"got {at!r}")
         if self.divergence_factor is not None and not self.divergence_factor > 1:
             raise ConfigError(f"divergence_factor must be above 1 (or null to disable), got {self.divergence_factor}")
         return self

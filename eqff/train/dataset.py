@@ -26,6 +26,7 @@ class PreparedData:
     data_hash: str
     stress_weight: float
     energy_weight: float  # the config's, or chosen from the data (statistics.auto_energy_weight)
+    stage_two_at: Optional[float]  # the config's, or chosen from the data (statistics.auto_stage_two_at)
 
 
 def _read(path: str, config: TrainConfig, require_forces: bool) -> List[Frame]:
@@ -92,6 +93,11 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     energy_weight = config.energy_weight
     if energy_weight is None:
         energy_weight = statistics.auto_energy_weight(train, e0s, config.forces_weight)
+    stage_two_at = config.stage_two_at
+    if stage_two_at == "auto":
+        stage_two_at = statistics.auto_stage_two_at(train, e0s, config.forces_weight)
+    elif stage_two_at == "off":
+        stage_two_at = None
     train_graphs = [frame_to_graph(f, config.cutoff) for f in train]
     valid_graphs = [frame_to_graph(f, config.cutoff) for f in valid]
     weigh(train_graphs + valid_graphs, train + valid, config)
@@ -99,6 +105,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         train=train_graphs, valid=valid_graphs, elements=elements, e0s=e0s, stats=stats,
         avg_num_neighbors=statistics.average_num_neighbors(train_graphs),
         data_hash=frames_hash(train + valid), stress_weight=stress_weight, energy_weight=energy_weight,
+        stage_two_at=stage_two_at,
     )
 
 

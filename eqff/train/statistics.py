@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import ase.data
 import numpy as np
@@ -97,6 +97,19 @@ def auto_energy_weight(frames: Sequence[Frame], e0s: Dict[int, float], forces_we
         return 1.0
     ratio = float(np.mean(np.concatenate(forces) ** 2) / residuals.var())
     return float(max(1.0, forces_weight * ENERGY_BALANCE / ratio))
+
+
+# stage_two_at "auto": where the energies are starved (the energy weight from the data is raised
+# above the molecular 1: materials), the second stage starts at half the budget, the one
+# fraction measured (mlearn Mo, 60 minutes: benchmarks/RESULTS.md, "stage two")
+AUTO_STAGE_TWO_AT = 0.5
+
+
+def auto_stage_two_at(frames: Sequence[Frame], e0s: Dict[int, float], forces_weight: float) -> Optional[float]:
+    """The default stage-two start for these training frames: AUTO_STAGE_TWO_AT where
+    auto_energy_weight raises the energy weight (per-atom energies spread like the forces),
+    None (one stage) otherwise."""
+    return AUTO_STAGE_TWO_AT if auto_energy_weight(frames, e0s, forces_weight) > 1.0 else None
 
 
 def average_num_neighbors(graphs: Sequence[Dict[str, np.ndarray]]) -> float:

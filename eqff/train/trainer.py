@@ -66,7 +66,11 @@ class Trainer:
                  f"E0s {json.dumps({str(k): round(v, 6) for k, v in self.data.e0s.items()})}")
         self.log(f"loss weights: energy {self.data.energy_weight:g}"
                  f"{' (from the data)' if config.energy_weight is None else ''}, forces {config.forces_weight:g}, "
-                 f"stress {self.data.stress_weight:g}")
+                 f"stress {self.data.stress_weight:g}; "
+                 + ("one stage" if self.data.stage_two_at is None else
+                    f"stage two from {self.data.stage_two_at:.0%} of the budget: energy weight "
+                    f"{config.stage_two_energy_weight:g}")
+                 + (" (from the data)" if config.stage_two_at == "auto" else ""))
         self.potential = self._build_model()
         self.loss = WeightedLoss(self.data.energy_weight, config.forces_weight, self.data.stress_weight,
                                  config.loss, config.huber_delta)
@@ -325,7 +329,7 @@ class Trainer:
         force term dominates the loss otherwise and energies stay coarse). The best-model
         record restarts, since validation losses of the two stages are not comparable. Decided
         from the schedule's progress, so a resumed run enters it at the same point."""
-        at = self.config.stage_two_at
+        at = self.data.stage_two_at
         if self.stage == 2 or at is None or self.schedule.progress() < at:
             return
         self.stage = 2
