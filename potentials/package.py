@@ -273,7 +273,7 @@ def write_card(args, out, info, test_file, check_status):
                   f"`eqff check model.pt --protocol materials --structure "
                   f"potentials/data/{args.dataset}/{info['materials']['structure']} --dft {info['materials']['dft']} "
                   f"--dft-vacancy {info['materials']['dft_vacancy']}` (full report: `check_materials/materials.md`):", ""]
-        lines += [l.replace("](eos.png)", "](check_materials/eos.png)") for l in body]
+        lines += [l.replace(os.path.dirname(HERE) + os.sep, "") for l in body]  # paths from the repository root
         lines += ["![equation of state](check_materials/eos.png)"]
     stability = os.path.join(out, "stability.md")
     if os.path.exists(stability):

@@ -60,3 +60,15 @@ def test_check_command_writes_a_report_and_fails_an_untrained_model(tmp_path):
     assert "**FAIL**" in report
     for name in ("cutoff.png", "nve.png", "nvt.png"):
         assert (tmp_path / "check" / name).exists()
+
+
+def test_the_closest_pair_of_a_metal_is_reported():
+    """No pair of a bcc crystal comes within twice the 0.5 Å limit: the watch still reports its
+    real closest pair (the nearest-neighbour distance), not nan."""
+    from types import SimpleNamespace
+
+    atoms = bulk("Mo", "bcc", a=3.16, cubic=True) * (2, 2, 2)
+    extremes = SimpleNamespace(max_force_eV_per_A=0.0, max_bond_stretch=1.0, min_distance_A=np.inf)
+    broken = md.watch_step(atoms, np.zeros((len(atoms), 3)), md.bonds_of(atoms), extremes, 50.0, 1.6, 0.5)
+    assert broken is None
+    assert extremes.min_distance_A == pytest.approx(3.16 * np.sqrt(3) / 2)

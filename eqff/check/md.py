@@ -26,6 +26,9 @@ class NVEResult:
     steps_per_second: float = 0.0
 
 
+CLOSEST_PAIR_SEARCH_A = 3.0  # Å; a run with no pair this close reports the closest pair as nan
+
+
 @dataclass
 class NVTResult:
     temperature_K: float
@@ -130,7 +133,9 @@ def watch_step(atoms: Atoms, forces: np.ndarray, bonds, extremes, max_force: flo
         lengths = np.linalg.norm(_mic_vectors(atoms, bond_i, bond_j), axis=1)
         extremes.max_bond_stretch = max(extremes.max_bond_stretch, float((lengths / bond_d0).max()))
     if len(atoms) > 1:
-        _, _, d = neighbor_list("ijd", atoms, min_distance * 2)
+        # searched wider than the limit so that the report gives the real closest pair, also in
+        # metals (~2.7 Å), where nothing comes within twice the limit
+        _, _, d = neighbor_list("ijd", atoms, max(min_distance * 2, CLOSEST_PAIR_SEARCH_A))
         if len(d):
             extremes.min_distance_A = min(extremes.min_distance_A, float(d.min()))
     if not np.all(np.isfinite(forces)) or extremes.max_force_eV_per_A > max_force:
