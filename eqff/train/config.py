@@ -133,8 +133,7 @@ class TrainConfig:
         if negative:
             raise ConfigError(f"config_type_weights must be non-negative numbers, got {negative}")
         at = self.stage_two_at
-        if isinstance(at, str) and at not in ("auto", "off") or not isinstance(at, str) and at is not None \
-                and not (isinstance(at, (int, float)) and 0.0 <= at <= 1.0):
+        if not (at is None or at in ("auto", "off") or isinstance(at, (int, float)) and 0.0 <= at <= 1.0):
             raise ConfigError(f"stage_two_at must be a fraction of the budget in [0, 1], \"auto\" or \"off\" (or null), "
                               f"got {at!r}")
         if self.divergence_factor is not None and not self.divergence_factor > 1:
