@@ -76,3 +76,59 @@ def test_cli_writes_the_report(tmp_path):
     assert "--protocol stability --stability-ps 0.1 --stability-temperature 500 --timestep 0.5`" in report
     assert json.loads((out / "stability.json").read_text())["stable"] is True
     assert (out / "stability.png").exists()
+
+
+@pytest.mark.filterwarnings("ignore:.*float32 export cast to float64")
+def test_a_resumed_run_continues_exactly_where_the_saved_state_stopped(ethanol):
+    import copy
+
+    import eqff
+
+    # float64: float32 sums depend on when the neighbour list was last rebuilt, and MD amplifies that
+
+    saved = []
+    whole = stability_run(ethanol, eqff.EqffCalculator(ETHANOL, dtype="float64"), picoseconds=0.2,
+                          save_state=saved.append, save_every_ps=0.1)
+    assert [state["engine"]["nsteps"] for state in saved] == [200, 400, 400]  # every 0.1 ps and at the end
+    halfway = copy.deepcopy(saved[0])
+    resumed = stability_run(ethanol, eqff.EqffCalculator(ETHANOL, dtype="float64"), picoseconds=0.2, saved=halfway)
+    # the thermostat's random numbers continue too: the same trajectory, look by look
+    assert resumed.times_ps == whole.times_ps
+    np.testing.assert_allclose(resumed.deviations_A, whole.deviations_A, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(resumed.temperatures_K, whole.temperatures_K, rtol=0, atol=1e-6)
+
+
+def test_cli_resumes_extends_and_refuses_to_lose_or_mix_runs(tmp_path, capsys):
+    out = tmp_path / "stability"
+    base = ["check", ETHANOL, "--protocol", "stability", "--output", str(out)]
+    assert main(base + ["--stability-ps", "0.05"]) == 0
+    state_file = out / "stability_state.json"
+    assert json.loads(state_file.read_text())["run"]["engine"]["nsteps"] == 100
+    # extend the finished run to 0.1 ps: the looks go on from 0.05 ps instead of restarting
+    assert main(base + ["--stability-ps", "0.1", "--resume"]) == 0
+    result = json.loads((out / "stability.json").read_text())
+    assert result["times_ps"][-1] == pytest.approx(0.1) and result["times_ps"].count(0.0) == 1
+    assert len(result["times_ps"]) == 11  # t = 0 and every 10 fs
+    # a run killed before its end (its state says 0.1 of 1 ps) is not overwritten by a new one
+    state = json.loads(state_file.read_text())
+    state["asked_ps"] = 1.0
+    state_file.write_text(json.dumps(state))
+    assert main(base + ["--stability-ps", "0.05"]) == 2
+    assert "unfinished stability run (0.1 of 1 ps)" in capsys.readouterr().err
+    # resuming with another time step would mix two runs
+    assert main(base + ["--stability-ps", "1", "--timestep", "0.25", "--resume"]) == 2
+    assert "timestep_fs: saved 0.5, now 0.25" in capsys.readouterr().err
+
+
+def test_the_openmm_engine_runs_the_protocol_and_resumes(tmp_path):
+    pytest.importorskip("openmm")
+    out = tmp_path / "openmm"
+    base = ["check", ETHANOL, "--protocol", "stability", "--engine", "openmm", "--output", str(out)]
+    assert main(base + ["--stability-ps", "0.1"]) == 0
+    report = (out / "stability.md").read_text()
+    assert "OpenMM (CPU platform" in report and "--engine openmm" in report
+    assert main(base + ["--stability-ps", "0.2", "--resume"]) == 0
+    result = json.loads((out / "stability.json").read_text())
+    assert result["stable"] and result["times_ps"][-1] == pytest.approx(0.2) and len(result["times_ps"]) == 21
+    assert 0.02 < result["max_bond_deviation_A"] < 0.5
+    assert 250 < np.mean(result["temperatures_K"][5:]) < 800  # thermalised near 500 K (9 atoms fluctuate a lot)

@@ -17,13 +17,13 @@ runs this; ``stability_run`` is the library call.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from ase import Atoms, units
-from ase.md.langevin import Langevin
 
 from eqff.check.md import _mic_vectors, _start, bonds_of
 
@@ -48,7 +48,8 @@ class StabilityResult:
     stability_time_ps: float  # first time a bond left its window (the whole length when stable)
     max_bond_deviation_A: float  # largest |d - d0| seen over the run (until it stopped)
     bonds: int
-    steps_per_second: float = 0.0
+    steps_per_second: float = 0.0  # of the last (resumed) part of the run
+    wall_hours: float = 0.0  # the whole run's, over every resume
     times_ps: List[float] = field(default_factory=list)
     deviations_A: List[float] = field(default_factory=list)  # largest |d - d0| at each look
     temperatures_K: List[float] = field(default_factory=list)
@@ -82,76 +83,123 @@ def average_rdf(frames: Sequence[Atoms], pair: tuple, rmax: float, nbins: int) -
     return np.asarray(r), total / len(frames)
 
 
-def stability_run(atoms: Atoms, calculator, temperature: float = 500.0, picoseconds: float = 10.0,
+def stability_run(atoms: Atoms, calculator=None, temperature: float = 500.0, picoseconds: float = 10.0,
                   timestep_fs: float = 0.5, friction_per_fs: float = 0.01, seed: int = 0,
                   max_deviation: float = MAX_DEVIATION_A, look_every_fs: float = 10.0,
                   reference_frames: Optional[Sequence[Atoms]] = None, rdf_bins: int = 100,
-                  rdf_every_fs: float = 50.0, log=None) -> StabilityResult:
+                  rdf_every_fs: float = 50.0, log=None, engine=None, save_state: Optional[Callable[[Dict], None]] = None,
+                  save_every_ps: float = 1.0, saved: Optional[Dict] = None) -> StabilityResult:
     """Langevin NVT from Maxwell-Boltzmann velocities; stops at the first bond deviation above
-    ``max_deviation`` Å. With ``reference_frames`` and a periodic ``atoms``: g(r) MD vs reference."""
-    atoms = _start(atoms, calculator, temperature, seed)
-    bond_i, bond_j, bond_d0 = bonds_of(atoms)
+    ``max_deviation`` Å. With ``reference_frames`` and a periodic ``atoms``: g(r) MD vs reference.
+
+    ``engine``: an ``eqff.check.engines`` engine built on ``atoms`` (default: ASE's Langevin with
+    ``calculator``). ``save_state``: called with the run's state (a JSON-able dict) every
+    ``save_every_ps`` and at the end; ``saved``: such a state to go on from (the same settings;
+    ``picoseconds`` may be longer than the saved run's, to extend it)."""
+    from eqff.check.engines import AseLangevin
+
+    if engine is None:
+        engine = AseLangevin(atoms, calculator, temperature, timestep_fs, friction_per_fs, seed)
+    bond_i, bond_j, bond_d0 = bonds_of(atoms)  # the bonds and lengths of the start structure
     steps = max(int(round(picoseconds * 1000.0 / timestep_fs)), 1)
     look = max(int(round(look_every_fs / timestep_fs)), 1)
     sample_rdf = reference_frames is not None and bool(atoms.pbc.all())
     rdf_interval = max(int(round(rdf_every_fs / timestep_fs)), 1)
-    first_rdf_step = int(EQUILIBRATION_FRACTION * steps)
-    snapshots: List[Atoms] = []
-    dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature, friction=friction_per_fs / units.fs,
-                   rng=np.random.default_rng(seed + 1), fixcm=False)
+    save_interval = max(int(round(save_every_ps * 1000.0 / timestep_fs)), 1)
+    rmax = rdf_rmax(atoms) if sample_rdf else 0.0
+    pairs = ["-".join(pair) for pair in element_pairs(atoms.numbers)]
     result = StabilityResult(temperature, timestep_fs, picoseconds, True, picoseconds, 0.0, len(bond_i))
+    progress = {"first_rdf_step": int(EQUILIBRATION_FRACTION * steps), "rdf_samples": 0,
+                "rdf_sums": {pair: [0.0] * rdf_bins for pair in pairs}, "seconds": 0.0}
+    if saved is not None:
+        engine.restore(saved["engine"])
+        for key in ("stable", "stability_time_ps", "max_bond_deviation_A", "times_ps", "deviations_A",
+                    "temperatures_K", "reason"):
+            setattr(result, key, saved["result"][key])
+        progress = saved["progress"]
+        if result.stable:
+            result.stability_time_ps = picoseconds
+    elif engine.nsteps == 0:
+        _look(engine, result, bond_i, bond_j, bond_d0, max_deviation, timestep_fs, log)
 
-    class Unstable(Exception):
-        pass
+    def save():
+        progress["seconds"] += time.perf_counter() - clock[0]
+        clock[0] = time.perf_counter()
+        if save_state is not None:
+            save_state({"engine": engine.state(), "result": dataclasses.asdict(result), "progress": progress})
 
-    def watch():
-        now = dyn.nsteps * timestep_fs / 1000.0
-        deviation = 0.0
-        if len(bond_i):
-            lengths = np.linalg.norm(_mic_vectors(atoms, bond_i, bond_j), axis=1)
-            worst = int(np.argmax(np.abs(lengths - bond_d0)))
-            deviation = float(abs(lengths[worst] - bond_d0[worst]))
-        result.max_bond_deviation_A = max(result.max_bond_deviation_A, deviation)
-        result.times_ps.append(now)
-        result.deviations_A.append(deviation)
-        result.temperatures_K.append(float(atoms.get_temperature()))
-        if log is not None and len(result.times_ps) % 100 == 0:
-            log(f"{now:9.2f} ps  T {result.temperatures_K[-1]:6.0f} K  largest bond deviation {deviation:.3f} Å")
-        if deviation > max_deviation or not np.all(np.isfinite(atoms.positions)):
-            a, b = int(bond_i[worst]), int(bond_j[worst])
-            raise Unstable(f"bond {atoms.get_chemical_symbols()[a]}{a}-{atoms.get_chemical_symbols()[b]}{b} "
-                           f"deviated by {deviation:.2f} Å (> {max_deviation} Å) from its starting length "
-                           f"{bond_d0[worst]:.2f} Å at {now:.3f} ps")
-
-    def sample():
-        if dyn.nsteps >= first_rdf_step:
-            snapshots.append(atoms.copy())
-
-    dyn.attach(watch, interval=look)
-    if sample_rdf:
-        dyn.attach(sample, interval=rdf_interval)
-    start = time.perf_counter()
-    try:
-        dyn.run(steps)
-    except Unstable as error:
-        result.stable = False
-        result.stability_time_ps = result.times_ps[-1]
-        result.reason = str(error)
-    result.steps_per_second = dyn.nsteps / max(time.perf_counter() - start, 1e-9)
-    if sample_rdf and snapshots:
-        rmax = rdf_rmax(atoms)
-        for pair in element_pairs(atoms.numbers):
-            r, g_md = average_rdf(snapshots, pair, rmax, rdf_bins)
-            _, g_ref = average_rdf(reference_frames, pair, rmax, rdf_bins)
-            result.rdf["-".join(pair)] = PairRDF(r.tolist(), g_md.tolist(), g_ref.tolist(),
-                                                 float(np.mean(np.abs(g_md - g_ref))))
+    first_step, started = engine.nsteps, time.perf_counter()
+    clock = [started]
+    next_rdf = _next_multiple(engine.nsteps, rdf_interval)
+    next_save = _next_multiple(engine.nsteps, save_interval)
+    while result.stable and engine.nsteps < steps:
+        engine.step(min(look - engine.nsteps % look, steps - engine.nsteps))
+        if not _look(engine, result, bond_i, bond_j, bond_d0, max_deviation, timestep_fs, log):
+            break
+        if sample_rdf and engine.nsteps >= next_rdf:
+            next_rdf = _next_multiple(engine.nsteps, rdf_interval)
+            if engine.nsteps >= progress["first_rdf_step"]:
+                _add_rdf(engine.frame(), progress, pairs, rmax, rdf_bins)
+        if engine.nsteps >= next_save:
+            next_save = _next_multiple(engine.nsteps, save_interval)
+            save()
+    save()
+    result.steps_per_second = (engine.nsteps - first_step) / max(time.perf_counter() - started, 1e-9)
+    result.wall_hours = progress["seconds"] / 3600.0
+    if sample_rdf and progress["rdf_samples"]:
+        for pair in pairs:
+            g_md = np.asarray(progress["rdf_sums"][pair]) / progress["rdf_samples"]
+            r, g_ref = average_rdf(reference_frames, tuple(pair.split("-")), rmax, rdf_bins)
+            result.rdf[pair] = PairRDF(r.tolist(), g_md.tolist(), g_ref.tolist(), float(np.mean(np.abs(g_md - g_ref))))
     return result
 
 
-def _command(model, structure, picoseconds, temperature, timestep_fs, reference, seed) -> str:
+def _next_multiple(step: int, interval: int) -> int:
+    return (step // interval + 1) * interval
+
+
+def _look(engine, result: StabilityResult, bond_i, bond_j, bond_d0, max_deviation: float, timestep_fs: float,
+          log) -> bool:
+    """Record the largest bond deviation and the temperature now; False (and the reason) once unstable."""
+    frame = engine.frame()
+    now = engine.nsteps * timestep_fs / 1000.0
+    deviation, worst = 0.0, 0
+    if len(bond_i):
+        lengths = np.linalg.norm(_mic_vectors(frame, bond_i, bond_j), axis=1)
+        worst = int(np.nanargmax(np.abs(lengths - bond_d0))) if np.all(np.isfinite(lengths)) else 0
+        deviation = float(abs(lengths[worst] - bond_d0[worst]))
+    result.max_bond_deviation_A = max(result.max_bond_deviation_A, deviation)
+    result.times_ps.append(now)
+    result.deviations_A.append(deviation)
+    result.temperatures_K.append(engine.temperature())
+    if log is not None and len(result.times_ps) % 100 == 0:
+        log(f"{now:9.2f} ps  T {result.temperatures_K[-1]:6.0f} K  largest bond deviation {deviation:.3f} Å")
+    if deviation > max_deviation or not np.all(np.isfinite(frame.positions)):
+        symbols = frame.get_chemical_symbols()
+        a, b = int(bond_i[worst]), int(bond_j[worst])
+        result.stable = False
+        result.stability_time_ps = now
+        result.reason = (f"bond {symbols[a]}{a}-{symbols[b]}{b} deviated by {deviation:.2f} Å (> {max_deviation} Å) "
+                         f"from its starting length {bond_d0[worst]:.2f} Å at {now:.3f} ps")
+        return False
+    return True
+
+
+def _add_rdf(frame: Atoms, progress: Dict, pairs: List[str], rmax: float, nbins: int) -> None:
+    from ase.geometry.rdf import get_rdf
+
+    for pair in pairs:
+        g, _ = get_rdf(frame, rmax, nbins, elements=tuple(pair.split("-")))
+        progress["rdf_sums"][pair] = (np.asarray(progress["rdf_sums"][pair]) + g).tolist()
+    progress["rdf_samples"] += 1
+
+
+def _command(model, structure, picoseconds, temperature, timestep_fs, reference, seed, engine="ase") -> str:
     """The ``eqff check`` command that repeats this run (every setting that differs from no flag)."""
     parts = [f"eqff check {model} --protocol stability --stability-ps {picoseconds:g}",
              f"--stability-temperature {temperature:g}", f"--timestep {timestep_fs:g}"]
+    if engine != "ase":
+        parts.append(f"--engine {engine}")
     if structure:
         parts.append(f"--structure {structure}")
     if reference:
@@ -161,22 +209,74 @@ def _command(model, structure, picoseconds, temperature, timestep_fs, reference,
     return " ".join(parts)
 
 
+STATE_FILE = "stability_state.json"  # in the output folder: the run so far, for --resume
+FRICTION_PER_FS = 0.01
+
+
+def _file_hash(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _saved_run(path: str, settings: Dict, resume: bool) -> Optional[Dict]:
+    """The saved run to go on from (``resume``), or None to start; refuses to overwrite an
+    unfinished run without ``resume`` and to resume one made with other settings."""
+    import os
+
+    from eqff.errors import ConfigError
+    from eqff.learn.state import read_json
+
+    if not os.path.exists(path):
+        if resume:
+            print(f"--resume: no {path} yet, starting the run", flush=True)
+        return None
+    state = read_json(path)
+    run = state["run"]
+    done_ps = run["engine"]["nsteps"] * state["settings"]["timestep_fs"] / 1000.0
+    if not resume:
+        if run["result"]["stable"] and done_ps < state["asked_ps"]:
+            raise ConfigError(f"{path} holds an unfinished stability run ({done_ps:g} of {state['asked_ps']:g} ps): "
+                              "pass --resume to go on with it, or delete the file (or choose another --output) to "
+                              "start over")
+        return None
+    different = {key: (state["settings"].get(key), value) for key, value in settings.items()
+                 if state["settings"].get(key) != value}
+    if different:
+        described = "; ".join(f"{key}: saved {old!r}, now {new!r}" for key, (old, new) in different.items())
+        raise ConfigError(f"{path}: cannot resume, the run was made with other settings ({described}); "
+                          "use the saved settings, or another --output to start a new run")
+    print(f"resuming the stability run of {path} at {done_ps:g} ps", flush=True)
+    return run
+
+
 def run_protocol(model: str, structure: Optional[str] = None, output: str = "check", picoseconds: float = 10.0,
                  temperature: Optional[float] = None, timestep_fs: float = 0.5, reference: Optional[str] = None,
-                 seed: int = 0, threads: Optional[int] = None) -> StabilityResult:
+                 seed: int = 0, threads: Optional[int] = None, engine: str = "ase", resume: bool = False,
+                 save_every_ps: float = 1.0) -> StabilityResult:
     """``eqff check --protocol stability``: the run, ``stability.md``/``.json`` and plots in ``output``.
-    ``temperature`` None: 500 K for a molecule, 300 K for a periodic structure."""
-    import dataclasses
+    ``temperature`` None: 500 K for a molecule, 300 K for a periodic structure. ``engine``: "ase"
+    (any stack) or "openmm" (the eqff force in OpenMM, CPU platform). The state of the run goes
+    to ``output/stability_state.json`` every ``save_every_ps``; ``resume`` goes on from it (also to
+    extend a finished run to a longer ``picoseconds``)."""
     import json
     import os
 
     import ase.io
 
-    from eqff.calculators.ase import EqffCalculator
+    from eqff.check.engines import ENGINES, AseLangevin, OpenMMLangevin
     from eqff.check.plots import plot_rdf, plot_stability
     from eqff.check.report import check_structure
+    from eqff.errors import ConfigError
+    from eqff.learn.state import write_json_atomic
     from eqff.runtime import load_model
 
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     os.makedirs(output, exist_ok=True)
     loaded = load_model(model)
     atoms, described = check_structure(structure, loaded.example_structure, model)
@@ -188,20 +288,44 @@ def run_protocol(model: str, structure: Optional[str] = None, output: str = "che
         frames = [f for f in ase.io.read(reference, ":") if sorted(f.numbers) == sorted(atoms.numbers)]
         if not frames:
             raise ValueError(f"{reference}: no frame has the composition of the structure ({atoms.get_chemical_formula()})")
-    calculator = EqffCalculator(loaded, threads=threads)
+    settings = {"model_sha256": _file_hash(model) if os.path.isfile(model) else model,
+                "structure": f"{atoms.get_chemical_formula()} {described}", "engine": engine,
+                "temperature_K": temperature, "timestep_fs": timestep_fs, "friction_per_fs": FRICTION_PER_FS,
+                "seed": seed, "reference": os.path.abspath(reference) if reference else None}
+    state_path = os.path.join(output, STATE_FILE)
+    saved = _saved_run(state_path, settings, resume)
+    if engine == "openmm":
+        runner = OpenMMLangevin(atoms, model, temperature, timestep_fs, FRICTION_PER_FS, seed, threads=threads,
+                                restart_at=saved["engine"]["nsteps"] if saved else 0)
+    else:
+        from eqff.calculators.ase import EqffCalculator
+
+        runner = AseLangevin(atoms, EqffCalculator(loaded, threads=threads), temperature, timestep_fs,
+                             FRICTION_PER_FS, seed)
     print(f"stability: {atoms.get_chemical_formula()} ({described}), NVT {temperature:.0f} K, dt {timestep_fs} fs, "
-          f"up to {picoseconds} ps", flush=True)
-    result = stability_run(atoms, calculator, temperature=temperature, picoseconds=picoseconds, timestep_fs=timestep_fs,
-                           seed=seed, reference_frames=frames, log=lambda line: print(line, flush=True))
+          f"up to {picoseconds} ps, {engine}; state saved every {save_every_ps:g} ps to {state_path}", flush=True)
+
+    def save_state(run):
+        write_json_atomic({"settings": settings, "asked_ps": picoseconds, "run": run}, state_path)
+
+    result = stability_run(atoms, temperature=temperature, picoseconds=picoseconds, timestep_fs=timestep_fs,
+                           friction_per_fs=FRICTION_PER_FS, seed=seed, reference_frames=frames,
+                           log=lambda line: print(line, flush=True), engine=runner, save_state=save_state,
+                           save_every_ps=save_every_ps, saved=saved)
     plot_stability(result, os.path.join(output, "stability.png"))
+    engine_text = ("OpenMM (CPU platform, LangevinMiddleIntegrator)" if engine == "openmm"
+                   else "ASE (Langevin, EqffCalculator)")
     lines = [f"# Stability protocol: {model}", "",
              f"Fu et al., \"Forces are not enough\" (TMLR 2023): Langevin NVT at {temperature:.0f} K, time step "
-             f"{timestep_fs} fs, friction 0.01/fs, seed {seed}; unstable from the first time a bond of the start "
-             f"structure ({result.bonds} bonds, 1.2x covalent radii) deviates by more than {MAX_DEVIATION_A} Å from "
-             f"its starting length. Structure: {described}. Command: `{_command(model, structure, picoseconds, temperature, timestep_fs, reference, seed)}`.", "",
-             "| asked (ps) | stable | stability time (ps) | largest bond deviation (Å) | steps/s |", "|---|---|---|---|---|",
+             f"{timestep_fs} fs, friction {FRICTION_PER_FS}/fs, seed {seed}, in {engine_text}; unstable from the first "
+             f"time a bond of the start structure ({result.bonds} bonds, 1.2x covalent radii) deviates by more than "
+             f"{MAX_DEVIATION_A} Å from its starting length. Structure: {described}. Command: "
+             f"`{_command(model, structure, picoseconds, temperature, timestep_fs, reference, seed, engine)}` "
+             "(add --resume to go on after a stop).", "",
+             "| asked (ps) | stable | stability time (ps) | largest bond deviation (Å) | steps/s | wall time (h) |",
+             "|---|---|---|---|---|---|",
              f"| {picoseconds} | {'yes' if result.stable else 'no'} | {result.stability_time_ps:.3f} | "
-             f"{result.max_bond_deviation_A:.3f} | {result.steps_per_second:.0f} |", ""]
+             f"{result.max_bond_deviation_A:.3f} | {result.steps_per_second:.0f} | {result.wall_hours:.2f} |", ""]
     if result.reason:
         lines += [f"Stopped: {result.reason}.", ""]
     lines += ["![stability](stability.png)", ""]

@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timestep", type=float, default=0.5, help="fs, for the stability run")
     parser.add_argument("--reference", help="frames (e.g. the training set) whose g(r) the stability run of a periodic "
                                             "structure is compared with")
+    parser.add_argument("--engine", choices=["ase", "openmm"], default="ase",
+                        help="stability: run the dynamics in ASE (any stack) or in OpenMM (the eqff force on the CPU "
+                             "platform, as in production MD)")
+    parser.add_argument("--resume", action="store_true",
+                        help="stability: go on with the run saved in OUTPUT/stability_state.json (after a stop, or to "
+                             "extend it to a longer --stability-ps)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: eqff chooses)")
     parser.add_argument("--dft", help="materials: DFT C11,C12,C44 in GPa to print beside eqff's (e.g. 472,158,106)")
     parser.add_argument("--dft-vacancy", type=float, help="materials: DFT vacancy formation energy (eV)")
@@ -37,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         from eqff.check.stability import run_protocol
 
         result = run_protocol(args.model, args.structure, args.output, args.stability_ps, args.stability_temperature,
-                              args.timestep, args.reference, args.seed, args.threads)
+                              args.timestep, args.reference, args.seed, args.threads, args.engine, args.resume)
         rdf = ", ".join(f"g(r) {pair} MAE {r.mae:.3f}" for pair, r in result.rdf.items())
         print(f"{'STABLE' if result.stable else 'UNSTABLE'}: {result.stability_time_ps:.3f} of {args.stability_ps} ps, "
               f"largest bond deviation {result.max_bond_deviation_A:.3f} Å" + (f"; {rdf}" if rdf else "")
