@@ -130,6 +130,23 @@ def main():
     write_card(args, out, info, test_file, check_status)
 
 
+def stability_protocol_section(out: str, info: dict) -> list:
+    """The card's section on `eqff check --protocol stability` (Fu et al. 2023), from the report
+    copied into <potential>/stability_protocol/, beside the published rows where the dataset has them."""
+    report = os.path.join(out, "stability_protocol", "stability.md")
+    if not os.path.exists(report):
+        return []
+    body = open(report).read().split("\n", 2)[2].strip()  # without its title
+    body = body.replace(os.path.dirname(HERE) + os.sep, "")  # paths from the repository root
+    for image in ("stability.png", "rdf.png"):
+        body = body.replace(f"]({image})", f"](stability_protocol/{image})")
+    lines = ["", "## Stability protocol (Fu et al. 2023)", "", body]
+    published = info.get("fu_published")
+    if published:
+        lines += ["", published]
+    return lines
+
+
 def training_time(run: str) -> str:
     """The run's total training time in words, from its last.pt (wall and CPU time over every
     session; sessions before the CPU time was recorded are counted by their wall time)."""
@@ -279,6 +296,7 @@ def write_card(args, out, info, test_file, check_status):
     if os.path.exists(stability):
         body = open(stability).read().split("\n", 2)[2]  # without its title
         lines += ["", "## Long MD (potentials/stability.py)", "", body.replace("](stability.png)", "](stability.png)").strip()]
+    lines += stability_protocol_section(out, info)
     lines += ["", "## Use", "", "```python", "import eqff",
               f'atoms.calc = eqff.EqffCalculator("potentials/{args.name}/model.pt")',
               f'force = eqff.openmm.torch_force("potentials/{args.name}/model.pt", topology=topology)', "```", "",

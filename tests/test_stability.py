@@ -132,3 +132,20 @@ def test_the_openmm_engine_runs_the_protocol_and_resumes(tmp_path):
     assert result["stable"] and result["times_ps"][-1] == pytest.approx(0.2) and len(result["times_ps"]) == 21
     assert 0.02 < result["max_bond_deviation_A"] < 0.5
     assert 250 < np.mean(result["temperatures_K"][5:]) < 800  # thermalised near 500 K (9 atoms fluctuate a lot)
+
+
+def test_bonds_are_measured_from_their_mean_length_over_the_reference_frames(ethanol):
+    from eqff.check.stability import bond_lengths
+
+    frames = ase.io.read(data_path("ethanol_20.xyz"), ":")
+    i, j, start, described = bond_lengths(frames[0])
+    assert described == "its length in the start structure" and len(i) == 8
+    i2, j2, mean, described = bond_lengths(frames[0], frames)
+    assert described == "its mean length over 20 reference frames"
+    assert np.array_equal(i, i2) and np.array_equal(j, j2)
+    expected = np.mean([[f.get_distance(a, b) for a, b in zip(i, j)] for f in frames], axis=0)
+    np.testing.assert_allclose(mean, expected, atol=1e-12)
+    assert np.abs(mean - start).max() > 1e-3  # a single frame is not the mean
+    # frames of another molecule (or atom order) are not used
+    shuffled = [f[::-1] for f in frames]
+    assert bond_lengths(frames[0], shuffled)[3] == "its length in the start structure"

@@ -4,8 +4,10 @@ A potential is judged by how long MD with it stays physical, not only by its tes
 
 * every bonded pair of the starting structure (closer than 1.2x the sum of covalent radii)
   is watched; the run is **unstable** from the first moment any of these bond lengths
-  deviates by more than ``max_deviation`` (0.5 Å) from its starting length. The stability
-  time is that moment, or the whole run when it never happens.
+  deviates by more than ``max_deviation`` (0.5 Å) from its reference length: as in the
+  paper, its mean over reference frames (the training data, ``--reference``), or without
+  them its length in the start structure. The stability time is that moment, or the whole
+  run when it never happens.
 * Molecules: Langevin NVT at 500 K with a 0.5 fs step, 300 ps for the full protocol.
   Periodic liquids: NVT at 300 K (the temperature of their training data), the same bond
   criterion, and the partial radial distribution functions g(r) of every element pair,
@@ -48,6 +50,7 @@ class StabilityResult:
     stability_time_ps: float  # first time a bond left its window (the whole length when stable)
     max_bond_deviation_A: float  # largest |d - d0| seen over the run (until it stopped)
     bonds: int
+    bond_reference: str = ""  # what each bond's deviation is measured from
     steps_per_second: float = 0.0  # of the last (resumed) part of the run
     wall_hours: float = 0.0  # the whole run's, over every resume
     times_ps: List[float] = field(default_factory=list)
@@ -100,7 +103,7 @@ def stability_run(atoms: Atoms, calculator=None, temperature: float = 500.0, pic
 
     if engine is None:
         engine = AseLangevin(atoms, calculator, temperature, timestep_fs, friction_per_fs, seed)
-    bond_i, bond_j, bond_d0 = bonds_of(atoms)  # the bonds and lengths of the start structure
+    bond_i, bond_j, bond_d0, result_d0 = bond_lengths(atoms, reference_frames)
     steps = max(int(round(picoseconds * 1000.0 / timestep_fs)), 1)
     look = max(int(round(look_every_fs / timestep_fs)), 1)
     sample_rdf = reference_frames is not None and bool(atoms.pbc.all())
@@ -108,7 +111,8 @@ def stability_run(atoms: Atoms, calculator=None, temperature: float = 500.0, pic
     save_interval = max(int(round(save_every_ps * 1000.0 / timestep_fs)), 1)
     rmax = rdf_rmax(atoms) if sample_rdf else 0.0
     pairs = ["-".join(pair) for pair in element_pairs(atoms.numbers)]
-    result = StabilityResult(temperature, timestep_fs, picoseconds, True, picoseconds, 0.0, len(bond_i))
+    result = StabilityResult(temperature, timestep_fs, picoseconds, True, picoseconds, 0.0, len(bond_i),
+                             bond_reference=result_d0)
     progress = {"first_rdf_step": int(EQUILIBRATION_FRACTION * steps), "rdf_samples": 0,
                 "rdf_sums": {pair: [0.0] * rdf_bins for pair in pairs}, "seconds": 0.0}
     if saved is not None:
@@ -154,6 +158,18 @@ def stability_run(atoms: Atoms, calculator=None, temperature: float = 500.0, pic
     return result
 
 
+def bond_lengths(atoms: Atoms, reference_frames: Optional[Sequence[Atoms]] = None):
+    """The watched bonds (``bonds_of`` the start structure) and the length each is measured
+    from: as in Fu et al., its mean over the reference frames (those with the atoms of ``atoms``
+    in the same order), else its length in the start structure. Returns (i, j, d0, described)."""
+    bond_i, bond_j, d0 = bonds_of(atoms)
+    same = [f for f in reference_frames or [] if np.array_equal(f.numbers, atoms.numbers)]
+    if not same or not len(bond_i):
+        return bond_i, bond_j, d0, "its length in the start structure"
+    mean = np.mean([np.linalg.norm(_mic_vectors(f, bond_i, bond_j), axis=1) for f in same], axis=0)
+    return bond_i, bond_j, mean, f"its mean length over {len(same)} reference frames"
+
+
 def _next_multiple(step: int, interval: int) -> int:
     return (step // interval + 1) * interval
 
@@ -180,7 +196,7 @@ def _look(engine, result: StabilityResult, bond_i, bond_j, bond_d0, max_deviatio
         result.stable = False
         result.stability_time_ps = now
         result.reason = (f"bond {symbols[a]}{a}-{symbols[b]}{b} deviated by {deviation:.2f} Å (> {max_deviation} Å) "
-                         f"from its starting length {bond_d0[worst]:.2f} Å at {now:.3f} ps")
+                         f"from its reference length {bond_d0[worst]:.2f} Å at {now:.3f} ps")
         return False
     return True
 
@@ -319,7 +335,7 @@ def run_protocol(model: str, structure: Optional[str] = None, output: str = "che
              f"Fu et al., \"Forces are not enough\" (TMLR 2023): Langevin NVT at {temperature:.0f} K, time step "
              f"{timestep_fs} fs, friction {FRICTION_PER_FS}/fs, seed {seed}, in {engine_text}; unstable from the first "
              f"time a bond of the start structure ({result.bonds} bonds, 1.2x covalent radii) deviates by more than "
-             f"{MAX_DEVIATION_A} Å from its starting length. Structure: {described}. Command: "
+             f"{MAX_DEVIATION_A} Å from {result.bond_reference}. Structure: {described}. Command: "
              f"`{_command(model, structure, picoseconds, temperature, timestep_fs, reference, seed, engine)}` "
              "(add --resume to go on after a stop).", "",
              "| asked (ps) | stable | stability time (ps) | largest bond deviation (Å) | steps/s | wall time (h) |",

@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stability-temperature", type=float, default=None,
                         help="K; default 500 for a molecule, 300 for a periodic structure")
     parser.add_argument("--timestep", type=float, default=0.5, help="fs, for the stability run")
-    parser.add_argument("--reference", help="frames (e.g. the training set) whose g(r) the stability run of a periodic "
-                                            "structure is compared with")
+    parser.add_argument("--reference", help="stability: frames of the training data; each bond's deviation is measured from its "
+                                            "mean length over them (frames with the structure's atoms in its order), "
+                                            "and a periodic structure's g(r) is compared with theirs")
     parser.add_argument("--engine", choices=["ase", "openmm"], default="ase",
                         help="stability: run the dynamics in ASE (any stack) or in OpenMM (the eqff force on the CPU "
                              "platform, as in production MD)")
