@@ -332,7 +332,7 @@ def run_protocol(model: str, structure: Optional[str] = None, output: str = "che
     engine_text = ("OpenMM (CPU platform, LangevinMiddleIntegrator)" if engine == "openmm"
                    else "ASE (Langevin, EqffCalculator)")
     lines = [f"# Stability protocol: {model}", "",
-             f"Fu et al., \"Forces are not enough\" (TMLR 2023): Langevin NVT at {temperature:.0f} K, time step "
+             f"Fu et al., \"Forces are not enough\" (TMLR 2023; their thermostat: Nosé–Hoover): Langevin NVT at {temperature:.0f} K, time step "
              f"{timestep_fs} fs, friction {FRICTION_PER_FS}/fs, seed {seed}, in {engine_text}; unstable from the first "
              f"time a bond of the start structure ({result.bonds} bonds, 1.2x covalent radii) deviates by more than "
              f"{MAX_DEVIATION_A} Å from {result.bond_reference}. Structure: {described}. Command: "
