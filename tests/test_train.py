@@ -357,3 +357,42 @@ def test_stage_two_auto_follows_the_data_and_off_or_null_keep_one_stage(tmp_path
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     assert [parser.parse_args(["--stage-two-at", v]).stage_two_at for v in ("0.25", "auto", "off")] == [0.25, "auto", "off"]
+
+
+def test_energy_shift_refit_fits_a_constant_offset_exactly_and_leaves_forces(tmp_path):
+    """Labels = the model's own energies + a per-element constant: the refit finds it (to the
+    minimum-norm split where compositions cannot tell elements apart) and forces do not move."""
+    from eqff.data.graph import frame_to_graph
+    from eqff.train.evaluation import predict_graphs
+    from eqff.train.shift_refit import refit_energy_shift
+    import eqff
+
+    frames = read_frames(ETHANOL)[:6] + read_frames(data_path("water_192_3.xyz"))[:2]
+    torch.manual_seed(0)
+    potential = eqff.build_model("schnet", elements=[1, 6, 8], cutoff=4.0, dtype="float64", **TINY)
+    graphs = [frame_to_graph(f, 4.0) for f in frames]
+    before = predict_graphs(potential, graphs, 4, False)
+    offset = {1: 0.37, 6: -1.2, 8: 2.5}  # eV per atom
+    for graph, prediction in zip(graphs, before):
+        graph["energy"] = np.asarray(prediction["energy"] + sum(offset[int(z)] for z in graph["atomic_numbers"]))
+    result = refit_energy_shift(potential, graphs, batch_size=3)
+    assert result["train_energy_mae_before_meV_per_atom"] > 100
+    assert result["train_energy_mae_after_meV_per_atom"] < 1e-6
+    after = predict_graphs(potential, graphs, 4, False)
+    for graph, b, a in zip(graphs, before, after):
+        assert a["energy"] == pytest.approx(float(graph["energy"]), abs=1e-8)
+        np.testing.assert_array_equal(a["forces"], b["forces"])
+    assert refit_energy_shift(potential, graphs)["train_energy_mae_before_meV_per_atom"] < 1e-6  # idempotent
+
+
+def test_a_finished_run_refits_the_shift_of_its_saved_models_only(tmp_path):
+    summary = train(tiny_config(tmp_path, test_file=ETHANOL))
+    refit = summary["energy_shift_refit"]
+    assert set(refit) == {"best.pt", "last.pt"}
+    for result in refit.values():
+        assert result["train_energy_mae_after_meV_per_atom"] <= result["train_energy_mae_before_meV_per_atom"]
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    exported, raw = state["model_state"]["energy_shift"], state["trainer"]["raw_model_state"]["energy_shift"]
+    assert not torch.equal(exported, raw)  # the training state is left as trained (exact --resume)
+    off = train(tiny_config(tmp_path, "off", refit_energy_shift=False))
+    assert "energy_shift_refit" not in off

@@ -43,6 +43,9 @@ class TrainConfig:
     hyperparameters: Dict[str, Any] = field(default_factory=dict)  # model-specific (see eqff.models)
     dtype: str = "float32"  # float32 | float64
     prior: Optional[str] = None  # None | zbl: short-range nuclear repulsion added to the learned energy
+    # at the end, refit the per-element energy shift of best.pt and last.pt by least squares on
+    # the training frames' energies (forces untouched; eqff/train/shift_refit.py)
+    refit_energy_shift: bool = True
     # --- loss ---
     loss: str = "mse"  # mse | huber
     huber_delta: float = 0.01

@@ -12,13 +12,14 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+import ase.data
 import torch
 from tqdm import tqdm
 
 from eqff._version import __version__
 from eqff.data import keys
 from eqff.errors import ConfigError, EqffError
-from eqff.models.io import load_checkpoint, load_weights, potential_from_state, potential_state
+from eqff.models.io import load_checkpoint, load_weights, potential_from_state, potential_state, tensor_checksum
 from eqff.models.potential import Potential
 from eqff.dtypes import resolve_dtype
 from eqff.models.registry import build_model
@@ -386,11 +387,37 @@ class Trainer:
             handle.write(buffer.getvalue())
         os.replace(path + ".tmp", path)
 
+    def _refit_energy_shift(self, path: str) -> Dict[str, float]:
+        """The closing least-squares refit of the energy shift of checkpoint ``path`` (its
+        model_state: the EMA weights), written back atomically; logged."""
+        from eqff.train.shift_refit import refit_energy_shift
+
+        state = load_checkpoint(path)
+        potential = potential_from_state(state, source=path).to(self.device)
+        refit = refit_energy_shift(potential, self.data.train, self.config.valid_batch_size)
+        if not refit:
+            return refit
+        # only the weights that are used (evaluate, export); the raw training state of last.pt is
+        # left as it was, so that extending the run with --resume continues it exactly
+        state["model_state"]["energy_shift"] = potential.energy_shift.detach().cpu().clone()
+        state["model_state_sha256"] = tensor_checksum(state["model_state"])
+        save_atomic(state, path)
+        shifts = ", ".join(f"{ase.data.chemical_symbols[int(k.split('_')[1])]} {1000 * v:+.2f} meV"
+                           for k, v in refit.items() if k.startswith("shift_"))
+        self.log(f"energy shift refit on the {len(self.data.train)} training frames ({os.path.basename(path)}; "
+                 f"least squares, forces unchanged): {shifts}; training energy MAE "
+                 f"{refit['train_energy_mae_before_meV_per_atom']:.3f} -> {refit['train_energy_mae_after_meV_per_atom']:.3f} "
+                 "meV/atom")
+        return refit
+
     def _finish(self) -> Dict[str, Any]:
         """Plots and test metrics with the best (EMA) model."""
         out: Dict[str, Any] = {}
         if not self.history or not os.path.exists(self.best_path):
             return out
+        if self.config.refit_energy_shift:
+            out["energy_shift_refit"] = {os.path.basename(path): self._refit_energy_shift(path)
+                                         for path in (self.best_path, self.last_path) if os.path.exists(path)}
         plots.learning_curves(self.history, os.path.join(self.output, "learning_curves.png"))
         best = potential_from_state(load_checkpoint(self.best_path), source=self.best_path).to(self.device)
         metrics, predicted, reference = evaluate_graphs(best, self.data.valid, self.config.valid_batch_size)
