@@ -201,7 +201,10 @@ def clone_command(config: dict, dataset: str) -> str:
                 "max_time_min", "dtype", "seed", "hyperparameters", "prior", "energy_weight", "stress_weight",
                 "stage_two_at", "stage_two_energy_weight", "config_type_weights", "config_type_key"):
         value = config.get(key)
-        if value in (None, {}, "auto") or (key == "stage_two_energy_weight" and config.get("stage_two_at") is None) \
+        # stage two's weight only where a second stage may run and the weight is not the default 1000
+        skip_stage_two_weight = key == "stage_two_energy_weight" and (config.get("stage_two_at") in (None, "off")
+                                                                       or value == 1000.0)
+        if value in (None, {}, "auto") or skip_stage_two_weight \
                 or (key == "config_type_key" and not config.get("config_type_weights")):
             continue
         if key in bundled and isinstance(value, str) and ("/" in value or value.endswith(".xyz")):
