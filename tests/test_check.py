@@ -72,3 +72,20 @@ def test_the_closest_pair_of_a_metal_is_reported():
     broken = md.watch_step(atoms, np.zeros((len(atoms), 3)), md.bonds_of(atoms), extremes, 50.0, 1.6, 0.5)
     assert broken is None
     assert extremes.min_distance_A == pytest.approx(3.16 * np.sqrt(3) / 2)
+
+
+def test_a_broken_bond_is_named_with_where_its_light_atom_went():
+    """Two waters, the proton of one moved onto the other's oxygen: the watch names the broken
+    O-H pair and the oxygen the hydrogen is now bonded to."""
+    from types import SimpleNamespace
+
+    water = molecule("H2O")
+    pair = water + water
+    pair.positions[3:] += (2.8, 0.0, 0.0)  # a second water 2.8 Å away
+    bonds = md.bonds_of(pair)
+    hydrogen = 1
+    pair.positions[hydrogen] = pair.positions[3] + (-0.98, 0.0, 0.0)  # now 0.98 Å from O3, 1.82 Å from O0
+    extremes = SimpleNamespace(max_force_eV_per_A=0.0, max_bond_stretch=1.0, min_distance_A=np.inf)
+    reason = md.watch_step(pair, np.zeros((6, 3)), bonds, extremes, 50.0, 1.6, 0.5)
+    assert reason.startswith("a bond stretched to")
+    assert f"(O0-H{hydrogen} at 1.82 Å; H{hydrogen} is now 0.98 Å from O3)" in reason

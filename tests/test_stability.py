@@ -37,6 +37,7 @@ def test_a_trained_molecule_stays_and_a_force_free_one_falls_apart(ethanol):
     broken = stability_run(ethanol, FreeFlight(), temperature=500.0, picoseconds=0.3)
     assert not broken.stable and broken.stability_time_ps < 0.1
     assert "deviated by" in broken.reason and broken.deviations_A[-1] > 0.5
+    assert " is now " in broken.reason  # where the bond's lighter atom went
 
 
 def test_rdf_of_reference_against_itself_is_zero_and_md_is_compared():

@@ -129,9 +129,13 @@ def watch_step(atoms: Atoms, forces: np.ndarray, bonds, extremes, max_force: flo
     return the first limit broken, as a sentence, or None. ``bonds``: ``bonds_of`` at the start."""
     extremes.max_force_eV_per_A = max(extremes.max_force_eV_per_A, float(np.abs(forces).max()))
     bond_i, bond_j, bond_d0 = bonds
+    stretched = ""
     if len(bond_i):
         lengths = np.linalg.norm(_mic_vectors(atoms, bond_i, bond_j), axis=1)
-        extremes.max_bond_stretch = max(extremes.max_bond_stretch, float((lengths / bond_d0).max()))
+        worst = int(np.argmax(lengths / bond_d0))
+        if lengths[worst] / bond_d0[worst] > max_stretch:
+            stretched = describe_broken_bond(atoms, int(bond_i[worst]), int(bond_j[worst]), float(lengths[worst]))
+        extremes.max_bond_stretch = max(extremes.max_bond_stretch, float(lengths[worst] / bond_d0[worst]))
     if len(atoms) > 1:
         # searched wider than the limit so that the report gives the real closest pair, also in
         # metals (~2.7 Å), where nothing comes within twice the limit
@@ -141,10 +145,24 @@ def watch_step(atoms: Atoms, forces: np.ndarray, bonds, extremes, max_force: flo
     if not np.all(np.isfinite(forces)) or extremes.max_force_eV_per_A > max_force:
         return f"force {extremes.max_force_eV_per_A:.1f} eV/Å above {max_force}"
     if extremes.max_bond_stretch > max_stretch:
-        return f"a bond stretched to {extremes.max_bond_stretch:.2f}x its initial length"
+        return f"a bond stretched to {extremes.max_bond_stretch:.2f}x its initial length" + (f" ({stretched})" if stretched else "")
     if extremes.min_distance_A < min_distance:
         return f"two atoms came within {extremes.min_distance_A:.2f} Å"
     return None
+
+
+def describe_broken_bond(atoms: Atoms, i: int, j: int, length: float) -> str:
+    """Which bond broke and where its lighter atom went, e.g. "O57-H121 at 1.78 Å; H121 is now
+    0.87 Å from O29": a proton moving to a neighbour reads differently from an atom flying off."""
+    symbols = atoms.get_chemical_symbols()
+    light, heavy = (i, j) if atoms.numbers[i] <= atoms.numbers[j] else (j, i)
+    text = f"{symbols[heavy]}{heavy}-{symbols[light]}{light} at {length:.2f} Å"
+    others = [k for k in range(len(atoms)) if k not in (light, heavy)]
+    if others:
+        distances = atoms.get_distances(light, others, mic=bool(atoms.pbc.any()))
+        nearest = int(np.argmin(distances))
+        text += f"; {symbols[light]}{light} is now {distances[nearest]:.2f} Å from {symbols[others[nearest]]}{others[nearest]}"
+    return text
 
 
 def _mic_vectors(atoms: Atoms, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 from ase import Atoms, units
 
-from eqff.check.md import _mic_vectors, _start, bonds_of
+from eqff.check.md import _mic_vectors, bonds_of, describe_broken_bond
 
 MAX_DEVIATION_A = 0.5  # Fu et al.: a bond length more than 0.5 Å away from its equilibrium value
 EQUILIBRATION_FRACTION = 0.1  # g(r) is averaged over the run after this fraction
@@ -197,6 +197,8 @@ def _look(engine, result: StabilityResult, bond_i, bond_j, bond_d0, max_deviatio
         result.stability_time_ps = now
         result.reason = (f"bond {symbols[a]}{a}-{symbols[b]}{b} deviated by {deviation:.2f} Å (> {max_deviation} Å) "
                          f"from its reference length {bond_d0[worst]:.2f} Å at {now:.3f} ps")
+        if np.all(np.isfinite(frame.positions)):
+            result.reason += f" ({describe_broken_bond(frame, a, b, float(lengths[worst]))})"
         return False
     return True
 
