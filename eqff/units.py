@@ -11,6 +11,10 @@ EV_TO_KJ_PER_MOL: float = float(_ase_units.mol / _ase_units.kJ)
 KCAL_PER_MOL_TO_EV: float = float(_ase_units.kcal / _ase_units.mol)
 ANGSTROM_TO_NM: float = 0.1
 NM_TO_ANGSTROM: float = 10.0
+#: Boltzmann's constant in kJ/mol/K (OpenMM's energy unit per kelvin).
+BOLTZMANN_KJ_PER_MOL_K: float = float(_ase_units.kB) * EV_TO_KJ_PER_MOL
+#: an ASE velocity (Å per ASE time unit) in nm/ps (OpenMM's velocity unit): Å/fs x 100.
+ASE_VELOCITY_TO_NM_PER_PS: float = float(_ase_units.fs) * 100.0
 #: eV/Å -> kJ/mol/nm (force units of OpenMM).
 EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM: float = EV_TO_KJ_PER_MOL * NM_TO_ANGSTROM
 #: 1 GPa in eV/Å³.

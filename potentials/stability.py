@@ -46,7 +46,7 @@ def segment(simulation, atoms_in_order, steps, watch_every, bonds, label, limits
         kinetic = state.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole)
         potential = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
         log["time_ps"].append(state.getTime().value_in_unit(unit.picosecond))
-        log["temperature_K"].append(2 * kinetic / (dof * 0.00831446261815324))
+        log["temperature_K"].append(2 * kinetic / (dof * units.BOLTZMANN_KJ_PER_MOL_K))
         log["potential_kJ_mol"].append(potential)
         log["total_kJ_mol"].append(potential + kinetic)
         snapshot = atoms_in_order.copy()

@@ -19,15 +19,12 @@ import numpy as np
 from ase import Atoms, units
 
 from eqff.check.md import _start
+from eqff.units import ASE_VELOCITY_TO_NM_PER_PS, BOLTZMANN_KJ_PER_MOL_K
 
 ENGINES = ("ase", "openmm")
-BOLTZMANN_KJ_PER_MOL_K = 0.00831446261815324
-ASE_VELOCITY_TO_NM_PER_PS = units.fs * 100.0  # Å per ASE time unit -> Å/fs -> nm/ps
 
 
 class AseLangevin:
-    name = "ase"
-
     def __init__(self, atoms: Atoms, calculator, temperature: float, timestep_fs: float, friction_per_fs: float,
                  seed: int):
         from ase.md.langevin import Langevin
@@ -61,8 +58,6 @@ class AseLangevin:
 
 
 class OpenMMLangevin:
-    name = "openmm"
-
     def __init__(self, atoms: Atoms, model, temperature: float, timestep_fs: float, friction_per_fs: float, seed: int,
                  threads: Optional[int] = None, restart_at: int = 0):
         """``model``: any model eqff.runtime loads (a path). ``restart_at``: the step count of
@@ -82,7 +77,6 @@ class OpenMMLangevin:
         self.simulation.context.setVelocities(start.get_velocities()[order] * ASE_VELOCITY_TO_NM_PER_PS)
         self.atoms = start
         self.atoms.calc = None
-        self.masses_dalton = start.get_masses()
         self._state = None
 
     @property

@@ -126,14 +126,13 @@ def stability_run(atoms: Atoms, calculator=None, temperature: float = 500.0, pic
     elif engine.nsteps == 0:
         _look(engine, result, bond_i, bond_j, bond_d0, max_deviation, timestep_fs, log)
 
+    first_step, started, seconds_before = engine.nsteps, time.perf_counter(), progress["seconds"]
+
     def save():
-        progress["seconds"] += time.perf_counter() - clock[0]
-        clock[0] = time.perf_counter()
+        progress["seconds"] = seconds_before + time.perf_counter() - started  # over every resume
         if save_state is not None:
             save_state({"engine": engine.state(), "result": dataclasses.asdict(result), "progress": progress})
 
-    first_step, started = engine.nsteps, time.perf_counter()
-    clock = [started]
     next_rdf = _next_multiple(engine.nsteps, rdf_interval)
     next_save = _next_multiple(engine.nsteps, save_interval)
     while result.stable and engine.nsteps < steps:

@@ -12,8 +12,9 @@ box) only the composition's total is determined; the minimum-norm solution sprea
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
+import ase.data
 import numpy as np
 import torch
 
@@ -26,32 +27,29 @@ def energy_residuals(potential: torch.nn.Module, graphs: Sequence[Dict[str, np.n
     the frames with an energy label."""
     from eqff.data.graph import collate
     from eqff.predict import model_device, model_dtype
+    from eqff.train.statistics import composition_counts
 
     labelled = [g for g in graphs if bool(g[keys.HAS_ENERGY])]
-    numbers = potential.atomic_numbers.tolist()
-    column = {z: k for k, z in enumerate(numbers)}
+    sizes = np.array([len(g[keys.ATOMIC_NUMBERS]) for g in labelled], dtype=np.float64)
+    composition = composition_counts([g[keys.ATOMIC_NUMBERS] for g in labelled],
+                                     potential.atomic_numbers.tolist()) / sizes[:, None]
     dtype, device = model_dtype(potential), model_device(potential)
-    composition = np.zeros((len(labelled), len(numbers)))
-    residual = np.zeros(len(labelled))
+    predicted = []
     potential.eval()
     for start in range(0, len(labelled), batch_size):
-        chunk = labelled[start:start + batch_size]
-        batch = collate(chunk, dtype=dtype, device=device)
+        batch = collate(labelled[start:start + batch_size], dtype=dtype, device=device)
         with torch.no_grad():
-            energies = potential(batch, compute_forces=False, compute_stress=False)[keys.ENERGY]
-        for k, (graph, energy) in enumerate(zip(chunk, energies.detach().cpu().numpy())):
-            n = len(graph[keys.ATOMIC_NUMBERS])
-            for z in graph[keys.ATOMIC_NUMBERS]:
-                composition[start + k, column[int(z)]] += 1.0 / n
-            residual[start + k] = (float(graph[keys.ENERGY]) - float(energy)) / n
+            predicted.append(potential(batch, compute_forces=False, compute_stress=False)[keys.ENERGY].cpu().numpy())
+    labels = np.array([float(g[keys.ENERGY]) for g in labelled])
+    residual = (labels - np.concatenate(predicted)) / sizes if labelled else np.zeros(0)
     return composition, residual
 
 
 def refit_energy_shift(potential: torch.nn.Module, graphs: Sequence[Dict[str, np.ndarray]], batch_size: int = 16
-                       ) -> Dict[str, float]:
+                       ) -> Dict[str, Any]:
     """Add to ``potential.energy_shift`` the per-element constants that minimise the training
-    frames' squared per-atom energy residuals. Returns the change per element (eV) and the
-    training energy MAE (meV/atom) before and after."""
+    frames' squared per-atom energy residuals. Returns the change per element symbol (eV,
+    ``shift_eV``) and the training energy MAE (meV/atom) before and after; {} without energies."""
     composition, residual = energy_residuals(potential, graphs, batch_size)
     if not len(residual):
         return {}
@@ -60,8 +58,7 @@ def refit_energy_shift(potential: torch.nn.Module, graphs: Sequence[Dict[str, np
         potential.energy_shift += torch.as_tensor(delta, dtype=potential.energy_shift.dtype,
                                                   device=potential.energy_shift.device)
     after = residual - composition @ delta
-    numbers: List[int] = potential.atomic_numbers.tolist()
-    out = {f"shift_{z}_eV": float(d) for z, d in zip(numbers, delta)}
-    out.update(train_energy_mae_before_meV_per_atom=float(np.mean(np.abs(residual)) * 1000.0),
-               train_energy_mae_after_meV_per_atom=float(np.mean(np.abs(after)) * 1000.0))
-    return out
+    symbols = [ase.data.chemical_symbols[z] for z in potential.atomic_numbers.tolist()]
+    return {"shift_eV": {symbol: float(d) for symbol, d in zip(symbols, delta)},
+            "train_energy_mae_before_meV_per_atom": float(np.mean(np.abs(residual)) * 1000.0),
+            "train_energy_mae_after_meV_per_atom": float(np.mean(np.abs(after)) * 1000.0)}

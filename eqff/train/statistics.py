@@ -19,17 +19,23 @@ def e0s_from_isolated_atoms(frames: Sequence[Frame]) -> Dict[int, float]:
     return e0s
 
 
+def composition_counts(numbers: Sequence[Sequence[int]], elements: Sequence[int]) -> np.ndarray:
+    """[structures, elements]: how many atoms of each of ``elements`` every structure holds."""
+    index = {int(z): k for k, z in enumerate(elements)}
+    counts = np.zeros((len(numbers), len(elements)))
+    for row, structure in enumerate(numbers):
+        for z in structure:
+            counts[row, index[int(z)]] += 1
+    return counts
+
+
 def e0s_least_squares(frames: Sequence[Frame], elements: Sequence[int]) -> Dict[int, float]:
     """E0s minimising sum over frames of (E - sum_z n_z E0_z)^2 (minimum-norm when the
     compositions do not determine them, e.g. one molecule: only their sum then matters)."""
-    index = {z: k for k, z in enumerate(elements)}
-    counts = np.zeros((len(frames), len(elements)))
+    counts = composition_counts([f.numbers for f in frames], elements)
     energies = np.array([f.energy for f in frames], dtype=np.float64)
-    for row, frame in enumerate(frames):
-        for z in frame.numbers:
-            counts[row, index[int(z)]] += 1
     solution, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-    return {z: float(solution[k]) for z, k in index.items()}
+    return {int(z): float(solution[k]) for k, z in enumerate(elements)}
 
 
 def resolve_e0s(spec: Union[str, Dict], train_frames: Sequence[Frame], isolated: Sequence[Frame],

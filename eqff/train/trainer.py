@@ -12,7 +12,6 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-import ase.data
 import torch
 from tqdm import tqdm
 
@@ -387,7 +386,7 @@ class Trainer:
             handle.write(buffer.getvalue())
         os.replace(path + ".tmp", path)
 
-    def _refit_energy_shift(self, path: str) -> Dict[str, float]:
+    def _refit_energy_shift(self, path: str) -> Dict[str, Any]:
         """The closing least-squares refit of the energy shift of checkpoint ``path`` (its
         model_state: the EMA weights), written back atomically; logged."""
         from eqff.train.shift_refit import refit_energy_shift
@@ -402,8 +401,7 @@ class Trainer:
         state["model_state"]["energy_shift"] = potential.energy_shift.detach().cpu().clone()
         state["model_state_sha256"] = tensor_checksum(state["model_state"])
         save_atomic(state, path)
-        shifts = ", ".join(f"{ase.data.chemical_symbols[int(k.split('_')[1])]} {1000 * v:+.2f} meV"
-                           for k, v in refit.items() if k.startswith("shift_"))
+        shifts = ", ".join(f"{symbol} {1000 * value:+.2f} meV" for symbol, value in refit["shift_eV"].items())
         self.log(f"energy shift refit on the {len(self.data.train)} training frames ({os.path.basename(path)}; "
                  f"least squares, forces unchanged): {shifts}; training energy MAE "
                  f"{refit['train_energy_mae_before_meV_per_atom']:.3f} -> {refit['train_energy_mae_after_meV_per_atom']:.3f} "
