@@ -18,8 +18,9 @@ from typing import Optional
 import numpy as np
 
 RESOURCES = Path(__file__).parent / "resources"
-# EGNN first: on our CPU budgets it is both the more accurate (test force MAE 11 vs 31 meV/Å)
-# and ~7x the faster of the two shipped ethanol potentials
+# EGNN first: the fastest shipped ethanol potential (~3 ms a call), which keeps the demo's MD
+# well inside a minute on 2 cores; ethanol_ace is the accurate one (test force MAE 4.65 vs 11.2
+# meV/Å) and the one md_scripts take first
 DEFAULT_POTENTIALS = ("ethanol_egnn", "ethanol_segnn")
 TRAIN_FRAMES = RESOURCES / "ethanol_rmd17_train300.xyz"
 ISOLATED_ATOMS = RESOURCES / "ethanol_isolated_atoms.xyz"

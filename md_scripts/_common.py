@@ -91,8 +91,8 @@ def resolve_model(args, names: Sequence[str], elements: List[int]):
 
 
 # the shipped potentials for the bundled structures, best first (errors in each potentials/*/MODEL_CARD.md)
-KNOWN_NAMES = {"ethanol": ["ethanol_egnn", "ethanol_segnn", "ethanol", "rmd17_ethanol"],
-               "water_192": ["water_192_schnet_zbl", "water_192_schnet", "water_192", "water"]}
+KNOWN_NAMES = {"ethanol": ["ethanol_ace", "ethanol_egnn", "ethanol_segnn", "ethanol", "rmd17_ethanol"],
+               "water_192": ["water_192_ace", "water_192", "water"]}
 
 
 def model_names_for(path: str) -> List[str]:

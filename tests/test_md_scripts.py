@@ -33,7 +33,7 @@ def test_ase_md_runs_on_shipped_data_with_the_shipped_potential(tmp_path):
     result = _run("ase_md.py", "--steps", 6, "--interval", 2, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "UNTRAINED" not in result.stderr
-    assert os.path.join("potentials", "ethanol_egnn", "model.pt") in result.stdout
+    assert os.path.join("potentials", "ethanol_ace", "model.pt") in result.stdout
     import ase.io
 
     frames = ase.io.read(tmp_path / "ase_md.traj", ":")
