@@ -177,6 +177,17 @@ def training_time(run: str) -> str:
     return f"Total: {wall:.0f} min wall over {sessions} session(s), {cpu:.0f} min CPU{extra}."
 
 
+def total_from_card(card: str) -> str:
+    """The "Total: ..." sentence of an earlier card, for a --card-only rewrite whose run folder no
+    longer holds last.pt (a snapshot in benchmarks/runs/ keeps the logs, not the checkpoints)."""
+    if not os.path.exists(card):
+        return ""
+    for line in open(card):
+        if " Total: " in line:
+            return "Total: " + line.split(" Total: ", 1)[1].strip()
+    return ""
+
+
 def training_command(run: str) -> str:
     """The command that trained the run: command.txt (written by the training scripts of
     potentials/ and benchmarks/), else the first `eqff train` line of stdout.log."""
@@ -225,7 +236,7 @@ def write_card(args, out, info, test_file, check_status):
     rows = open(os.path.join(out, "metrics.csv")).read().strip().splitlines()
     header, last = rows[0].split(","), rows[-1].split(",")
     epochs, wall = last[header.index("epoch")], float(last[header.index("wall_time_s")]) / 60
-    cpu_line = training_time(args.run)
+    cpu_line = training_time(args.run) or total_from_card(os.path.join(out, "MODEL_CARD.md"))
     hp = meta["model_config"]["hyperparameters"]
     bundled = f"potentials/data/{args.dataset}/"
     lines = [
