@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Speed and memory of eqff (schnet, egnn, segnn) beside MACE and NequIP, measured in one run,
+"""Speed and memory of eqff (ace, the default, schnet, egnn, segnn) beside MACE and NequIP, measured in one run,
 alternating, on the same structures, one torch thread each.
 
     OMP_NUM_THREADS=1 python benchmarks/speed.py                      # everything (long)
@@ -430,7 +430,7 @@ def write_section(path, title, body):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
-    parser.add_argument("--models", nargs="+", default=["schnet", "egnn", "segnn"])
+    parser.add_argument("--models", nargs="+", default=["ace", "schnet", "egnn", "segnn"])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     parser.add_argument("--peers", nargs="*", default=["mace", "nequip"], choices=list(PEERS))
     parser.add_argument("--engines", nargs="+", default=["ase", "bare", "torchforce", "pythonforce"])
