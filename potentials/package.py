@@ -208,15 +208,17 @@ def clone_command(config: dict, dataset: str) -> str:
                "e0s": "isolated_atoms.xyz"}
     defaults = {"valid_fraction": 0.05, "progress": True, "resume": False}
     parts = ["eqff train"]
+    from eqff.train.config import TrainConfig
+
+    default = TrainConfig()
     for key in ("model", "train_file", "valid_file", "test_file", "e0s", "n_train", "n_valid", "batch_size", "lr",
-                "max_time_min", "dtype", "seed", "hyperparameters", "prior", "energy_weight", "forces_weight", "stress_weight",
-                "stage_two_at", "stage_two_energy_weight", "config_type_weights", "config_type_key"):
+                "max_time_min", "dtype", "seed", "hyperparameters", "prior", "energy_weight", "forces_weight",
+                "stress_weight", "stage_two_at", "stage_two_energy_weight", "config_type_weights", "config_type_key"):
         value = config.get(key)
-        # stage two's weight only where a second stage may run and the weight is not the default 1000
-        skip_stage_two_weight = key == "stage_two_energy_weight" and (config.get("stage_two_at") in (None, "off")
-                                                                       or value == 1000.0)
-        default_forces_weight = key == "forces_weight" and value == 100.0  # TrainConfig's default
-        if value in (None, {}, "auto") or skip_stage_two_weight or default_forces_weight \
+        # the loss weights only where they differ from TrainConfig's; stage two's only where a second stage may run
+        skip_weight = key in ("forces_weight", "stage_two_energy_weight") and value == getattr(default, key)
+        skip_weight |= key == "stage_two_energy_weight" and config.get("stage_two_at") in (None, "off")
+        if value in (None, {}, "auto") or skip_weight \
                 or (key == "config_type_key" and not config.get("config_type_weights")):
             continue
         if key in bundled and isinstance(value, str) and ("/" in value or value.endswith(".xyz")):
