@@ -38,6 +38,7 @@ from eqff.data import keys
 from eqff.data.frames import Frame, validate_frame
 from eqff.data.neighbors import check_separation, neighbor_list
 from eqff.runtime import LoadedModel, load_model
+from eqff.runtime.allocator import keep_freed_memory
 from eqff.runtime.inputs import check_elements, single_structure
 from eqff.runtime.skin import pairs_within, skin_is_stale
 from eqff.threads import deploy_threads
@@ -51,6 +52,7 @@ class EqffCalculator(Calculator):
                  max_edges_per_chunk: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         self.threads, self.threads_reason = deploy_threads(threads)
+        self.keeps_freed_memory = keep_freed_memory()  # large systems: no page faults every call (allocator.py)
         loaded = load_model(model, dtype=dtype, device=device, max_edges_per_chunk=max_edges_per_chunk)
         self.potential = loaded.module.eval()
         self.device, self.dtype, self.dtype_note = loaded.device, loaded.dtype, loaded.note

@@ -53,6 +53,7 @@ from eqff.data import keys
 from eqff.errors import ConfigError, UnknownElementError
 from eqff.nn.neighborlist import neighbor_list_torch
 from eqff.runtime.inputs import check_elements, from_openmm, single_structure, to_openmm
+from eqff.runtime.allocator import keep_freed_memory
 from eqff.runtime.loading import PT2_NOT_TORCHSCRIPT, ModelLike, is_pt2_model, load_model
 from eqff.runtime.skin import pairs_within, skin_is_stale
 from eqff.threads import deploy_threads
@@ -207,6 +208,7 @@ def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequen
     (None: eqff chooses once per process, eqff/threads.py; the TorchForce's libtorch is this
     process's torch, so the choice applies to it too)."""
     deploy_threads(threads)
+    keep_freed_memory()  # large systems: no page faults every step (eqff/runtime/allocator.py)
     if hasattr(atoms, "get_atomic_numbers"):  # an ase.Atoms as atoms=: the whole system, its elements
         if topology is not None:
             raise ConfigError("atoms= is an ase.Atoms (the whole system); do not pass topology= as well")

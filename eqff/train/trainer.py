@@ -22,6 +22,7 @@ from eqff.models.io import load_checkpoint, load_weights, potential_from_state, 
 from eqff.models.potential import Potential
 from eqff.dtypes import resolve_dtype
 from eqff.models.registry import build_model
+from eqff.runtime.allocator import keep_freed_memory
 from eqff.threads import choose_threads
 from eqff.train import plots
 from eqff.train.augment import augment_rotations
@@ -58,8 +59,10 @@ class Trainer:
         random.seed(config.seed)
         torch.manual_seed(config.seed)
         threads, why = choose_threads(config.threads)
+        kept = keep_freed_memory()  # no page faults for each batch's large tensors (eqff/runtime/allocator.py)
         self.log(f"eqff {__version__} training {config.model} on {config.train_file} "
-                 f"({self.ctx.world_size} process(es), {self.device}, {config.dtype}, {threads} thread(s): {why})")
+                 f"({self.ctx.world_size} process(es), {self.device}, {config.dtype}, {threads} thread(s): {why}"
+                 f"{'; freed memory kept for reuse' if kept else ''})")
         self.data: PreparedData = prepare_data(config)
         self.log(f"data: {len(self.data.train)} training, {len(self.data.valid)} validation structures; "
                  f"elements {self.data.elements}; avg neighbours {self.data.avg_num_neighbors:.2f}; "
