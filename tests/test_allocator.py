@@ -63,3 +63,26 @@ def test_the_calculator_says_whether_freed_memory_is_kept(ethanol):
 
     calculator = eqff.EqffCalculator(eqff.build_model("schnet", elements=[1, 6, 8], cutoff=4.0), threads=1)
     assert calculator.keeps_freed_memory is GLIBC_LINUX or not GLIBC_LINUX and calculator.keeps_freed_memory is False
+
+
+BOUNDED = """
+import json, warnings
+from eqff.runtime.allocator import keep_freed_memory
+first = keep_freed_memory(bounded=True)      # memory-bounded (chunked) evaluation: malloc left alone
+second = keep_freed_memory()                 # a calculator without chunks
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    third = keep_freed_memory(bounded=True)  # chunks again, now in a process that keeps memory
+print(json.dumps({"answers": [first, second, third], "warned": [str(w.message) for w in caught]}))
+"""
+
+
+@pytest.mark.skipif(not GLIBC_LINUX, reason="glibc's malloc only")
+def test_chunked_evaluation_leaves_malloc_alone_and_says_when_it_cannot():
+    env = dict(os.environ)
+    env.pop(OPT_OUT, None)
+    result = subprocess.run([sys.executable, "-c", BOUNDED], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["answers"] == [False, True, True]
+    assert len(out["warned"]) == 1 and f"{OPT_OUT}=0" in out["warned"][0]

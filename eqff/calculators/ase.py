@@ -52,7 +52,8 @@ class EqffCalculator(Calculator):
                  max_edges_per_chunk: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         self.threads, self.threads_reason = deploy_threads(threads)
-        self.keeps_freed_memory = keep_freed_memory()  # large systems: no page faults every call (allocator.py)
+        # large systems: no page faults every call (allocator.py), unless memory is to be bounded
+        self.keeps_freed_memory = keep_freed_memory(bounded=bool(max_edges_per_chunk))
         loaded = load_model(model, dtype=dtype, device=device, max_edges_per_chunk=max_edges_per_chunk)
         self.potential = loaded.module.eval()
         self.device, self.dtype, self.dtype_note = loaded.device, loaded.dtype, loaded.note

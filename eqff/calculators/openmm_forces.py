@@ -208,7 +208,7 @@ def openmm_module(model: ModelLike, topology: Any = None, atoms: Optional[Sequen
     (None: eqff chooses once per process, eqff/threads.py; the TorchForce's libtorch is this
     process's torch, so the choice applies to it too)."""
     deploy_threads(threads)
-    keep_freed_memory()  # large systems: no page faults every step (eqff/runtime/allocator.py)
+    keep_freed_memory(bounded=bool(max_edges_per_chunk))  # no page faults every step (eqff/runtime/allocator.py)
     if hasattr(atoms, "get_atomic_numbers"):  # an ase.Atoms as atoms=: the whole system, its elements
         if topology is not None:
             raise ConfigError("atoms= is an ase.Atoms (the whole system); do not pass topology= as well")
