@@ -59,6 +59,11 @@ def keep_freed_memory(bounded: bool = False) -> bool:
     return _applied
 
 
+def freed_memory_kept() -> bool:
+    """Whether this process keeps freed memory (changes nothing)."""
+    return bool(_applied)
+
+
 def _apply() -> bool:
     if os.environ.get(OPT_OUT, "1").strip() in ("0", "false", "no", "off"):
         return False
