@@ -18,7 +18,9 @@ What is timed (median seconds per call after warm-up; each call moves the atoms 
   ``max_edges_per_chunk`` (``--max-edges-per-chunk``): the memory-bounded evaluation, whose
   per-chunk working set stays in cache on large systems;
 * ``torchforce`` (eqff only): one OpenMM VerletIntegrator step, CPU platform, 1 thread, with the
-  scripted OpenMMModule as a TorchForce (pure-torch neighbour list with a 1 Å skin inside).
+  scripted OpenMMModule as a TorchForce (pure-torch neighbour list with a 1 Å skin inside),
+  stepped as eqff steps it on the CPU: inside ``eqff.openmm.fast_steps`` (TorchScript's executor
+  optimisation off; before 2026-12-01 the rows were measured with it on).
 
 Every configuration (package x model x structure x dtype) runs in a fresh process; eqff and the
 peers run side by side as workers and are called in turn (eqff, MACE, NequIP, eqff, ...), so
@@ -72,6 +74,7 @@ def eqff_worker(setup):
     from eqff.data.graph import frames_to_batch
     from eqff.data.frames import Frame
     from eqff.models.io import copy_potential
+    from eqff.openmm import fast_steps
     from eqff.runtime.allocator import freed_memory_kept
 
     atoms = protocol.load_structure(setup)
@@ -115,7 +118,8 @@ def eqff_worker(setup):
         def step():
             if implementation not in contexts:
                 contexts[implementation] = _openmm_context(model, atoms, dtype, implementation)
-            contexts[implementation]["integrator"].step(1)
+            with fast_steps("CPU"):  # as eqff steps OpenMM on the CPU (eqff/calculators/openmm_steps.py)
+                contexts[implementation]["integrator"].step(1)
         return step
 
     def force_error(request):

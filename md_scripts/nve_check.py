@@ -65,7 +65,7 @@ def run_openmm(atoms, model, args):
     from openmmml import MLPotential
 
     from eqff import units as eqff_units
-    from eqff.openmm import topology_from_atoms
+    from eqff.openmm import fast_steps, topology_from_atoms
 
     topology, positions, order = topology_from_atoms(atoms)
     key = {"modelPath": model} if isinstance(model, str) else {"model": model}
@@ -81,7 +81,8 @@ def run_openmm(atoms, model, args):
     times, energies = [], []
     for k in range(0, args.steps + 1, args.interval):
         if k > 0:
-            integrator.step(args.interval)
+            with fast_steps(context):
+                integrator.step(args.interval)
         state = context.getState(getEnergy=True)
         total = (state.getPotentialEnergy() + state.getKineticEnergy()).value_in_unit(unit.kilojoule_per_mole)
         times.append(k * args.timestep * 1e-3)

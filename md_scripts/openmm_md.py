@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     from openmm import app, unit
     from openmmml import MLPotential
 
-    from eqff.openmm import topology_from_atoms
+    from eqff.openmm import fast_steps, topology_from_atoms
 
     atoms = ase.io.read(args.structure, 0)
     if not atoms.pbc.all():
@@ -81,7 +81,8 @@ def main(argv=None) -> int:
             totalEnergy=True, temperature=True, volume=True, density=True, progress=True,
             remainingTime=True, speed=True, totalSteps=args.steps, separator="\t"))
     start = time.perf_counter()
-    simulation.step(args.steps)
+    with fast_steps(simulation):  # TorchScript's executor optimisation off on the CPU: 1.2-1.5x faster steps
+        simulation.step(args.steps)
     elapsed = time.perf_counter() - start
     print(f"{args.steps} steps of {args.timestep} fs in {elapsed:.1f} s ({args.steps / elapsed:.2f} steps/s); "
           f"wrote {args.dcd}, {args.pdb} and {args.log}")

@@ -29,6 +29,8 @@ def segment(simulation, atoms_in_order, steps, watch_every, bonds, label, limits
     """Run ``steps``; every ``watch_every`` steps record T, E_pot, E_tot and check the limits."""
     from openmm import unit
 
+    import eqff.openmm
+
     from eqff.check.md import watch_step
 
     # the System has no constraints and no CMMotionRemover: the Langevin thermostat acts on all 3N
@@ -39,7 +41,8 @@ def segment(simulation, atoms_in_order, steps, watch_every, bonds, label, limits
     done, failure = 0, None
     while done < steps and failure is None:
         block = min(watch_every, steps - done)
-        simulation.step(block)
+        with eqff.openmm.fast_steps(simulation):
+            simulation.step(block)
         done += block
         state = simulation.context.getState(getPositions=True, getForces=True, getEnergy=True)
         forces = state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)

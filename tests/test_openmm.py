@@ -368,3 +368,22 @@ def test_torch_force_works_when_openmm_is_imported_first(tmp_path):
     script = OPENMM_FIRST.format(ethanol=data_path("ethanol_20.xyz"))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+@TORCHFORCE
+def test_torch_force_steps_with_the_executor_optimisation_off(ethanol):
+    """`torch.jit.optimized_execution(False)` around the Context and the steps (the fast CPU
+    setting, README): the force still builds (its module comes frozen, every method inlined) and
+    gives the numbers it gives with the optimisation on."""
+    model = _model("schnet", ethanol, dtype="float64")
+    results = []
+    for optimise in (True, False):
+        system = _system(ethanol)
+        system.addForce(eqff.openmm.torch_force(model, topology=ethanol))
+        with torch.jit.optimized_execution(optimise):
+            for _ in range(3):  # the profiling executor plans on the second call
+                results.append(_evaluate(system, ethanol.positions * units.ANGSTROM_TO_NM))
+    reference = predict(model, [ethanol])[0]
+    for energy, forces in results:
+        _assert_close("optimisation off", energy, forces, float(reference["energy"]) * units.EV_TO_KJ_PER_MOL,
+                      reference["forces"] * units.EV_PER_ANGSTROM_TO_KJ_PER_MOL_NM, tolerance=1e-10)

@@ -249,9 +249,16 @@ def torch_force(model: ModelLike, atoms: Optional[Sequence[int]] = None, periodi
     openmmtorch = import_openmmtorch()
     module = openmm_module(model, topology, atoms, periodic, dtype, subset_positions=True, script=True, skin=skin,
                            threads=threads)
+    # Frozen here, with the executor's optimisation on, so that every method forward calls is
+    # inlined: openmmtorch freezes again when the Context is built, and if the thread's
+    # optimisation is off then (`torch.jit.optimized_execution(False)`, which makes CPU steps
+    # 1.2-1.5x faster: README) that freeze drops the methods instead of inlining them.
+    periodic = bool(module.periodic)  # frozen modules keep no attributes
+    with torch.jit.optimized_execution(True):
+        module = torch.jit.freeze(module.eval())
     force = openmmtorch.TorchForce(module)
     force.setOutputsForces(True)
-    force.setUsesPeriodicBoundaryConditions(bool(module.periodic))
+    force.setUsesPeriodicBoundaryConditions(periodic)
     force.setName("eqff TorchForce")
     return force
 

@@ -18,6 +18,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 from ase import Atoms, units
 
+from eqff.calculators.openmm_steps import fast_steps
 from eqff.check.md import _start
 from eqff.units import ASE_VELOCITY_TO_NM_PER_PS, BOLTZMANN_KJ_PER_MOL_K
 
@@ -84,7 +85,8 @@ class OpenMMLangevin:
         return int(self.simulation.currentStep)
 
     def step(self, n: int) -> None:
-        self.simulation.step(n)
+        with fast_steps(self.simulation):
+            self.simulation.step(n)
         self._state = None
 
     def _current(self):
