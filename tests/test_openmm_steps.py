@@ -11,6 +11,10 @@ def _optimising() -> bool:
     return torch._C._get_graph_executor_optimize()
 
 
+pytestmark = pytest.mark.skipif(not hasattr(torch._C, "_get_graph_executor_optimize"),
+                                reason="this torch has no TorchScript graph executor")
+
+
 @pytest.mark.parametrize("name", ["CPU", "Reference"])
 def test_cpu_platforms_step_without_the_executor_optimisation(name):
     context = openmm.Context(_one_particle(), openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName(name))

@@ -45,6 +45,7 @@ def fast_steps(where: Any) -> ContextManager:
     CPU and Reference platforms (module docstring), nothing changed on others."""
     import torch
 
-    if platform_name(where) in CPU_PLATFORMS:
+    # a torch without TorchScript's executor (deprecated since 2.10) has nothing to switch off
+    if platform_name(where) in CPU_PLATFORMS and hasattr(torch.jit, "optimized_execution"):
         return torch.jit.optimized_execution(False)
     return contextlib.nullcontext()
