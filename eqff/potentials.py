@@ -1,4 +1,4 @@
-"""Where the shipped potentials are: ``shipped_potential("ethanol_egnn")`` -> its model.pt.
+"""Where the shipped potentials are: ``shipped_potential("ethanol_ace")`` -> its model.pt.
 
 They live in the repository's ``potentials/<name>/`` folders. A clone or an editable install
 (``pip install -e .``) reads them there; a regular install (``pip install .``, a wheel) carries

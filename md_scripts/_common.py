@@ -91,7 +91,7 @@ def resolve_model(args, names: Sequence[str], elements: List[int]):
 
 
 # the shipped potentials for the bundled structures, best first (errors in each potentials/*/MODEL_CARD.md)
-KNOWN_NAMES = {"ethanol": ["ethanol_ace", "ethanol_egnn", "ethanol_segnn", "ethanol", "rmd17_ethanol"],
+KNOWN_NAMES = {"ethanol": ["ethanol_ace", "ethanol", "rmd17_ethanol"],
                "water_192": ["water_192_ace", "water_192", "water"]}
 
 

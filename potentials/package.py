@@ -1,7 +1,7 @@
 """Package a finished training run as a shipped potential: potentials/<name>/ with the exported
 model, its config, test metrics (`eqff evaluate`), the `eqff check` report and MODEL_CARD.md.
 
-    python potentials/package.py benchmarks/runs/ethanol_egnn --name ethanol_egnn --dataset rmd17_ethanol
+    python potentials/package.py benchmarks/runs/ethanol_ace_ft2 --name ethanol_ace --dataset rmd17_ethanol
 
 The data a card points to is bundled under potentials/data/<dataset>/ (licenses allow it).
 """

@@ -2,7 +2,7 @@
 600 K with a watchdog (exploding forces, broken bonds, collapsing atoms), then an NVE segment
 for the energy drift. Writes <potential>/stability.json, stability.md and stability.png.
 
-    python potentials/stability.py potentials/ethanol_egnn --ps-300 100 --ps-600 10
+    python potentials/stability.py potentials/ethanol_ace --ps-300 10 --ps-600 10
 """
 from __future__ import annotations
 

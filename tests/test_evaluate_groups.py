@@ -12,7 +12,7 @@ from eqff.train.evaluation import evaluate_file
 from conftest import data_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL = os.path.join(REPO, "potentials", "ethanol_egnn", "model.pt")
+MODEL = os.path.join(REPO, "tests", "data", "ethanol_egnn.pt")
 
 
 @pytest.fixture(scope="module")

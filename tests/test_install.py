@@ -78,7 +78,7 @@ def test_wheel_installs_outside_the_checkout(installed, tmp_path):
                if f"eqff/_potentials/{p.parent.name}/model.pt" not in names]
     assert not missing, f"shipped potentials not in the wheel (pyproject.toml package-dir): {missing}"
     assert not [n for n in shipped if n.endswith((".png", ".py", ".gz"))], "figures, scripts or training data shipped"
-    assert "eqff/_potentials/ethanol_egnn/MODEL_CARD.md" in shipped
+    assert "eqff/_potentials/ethanol_ace/MODEL_CARD.md" in shipped
 
     elsewhere, env = _elsewhere(tmp_path, target)
     origin = subprocess.run([sys.executable, "-c", "import importlib.util; print(importlib.util.find_spec('eqff').origin)"],
@@ -100,7 +100,7 @@ def test_demo_runs_outside_the_checkout(openmm, installed, tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     summary = json.loads((elsewhere / "out" / "summary.json").read_text())
     model = Path(summary["model"]).resolve()
-    assert model == (target / "eqff" / "_potentials" / "ethanol_egnn" / "model.pt").resolve(), model
+    assert model == (target / "eqff" / "_potentials" / "ethanol_ace" / "model.pt").resolve(), model
     assert summary["ase_nve"]["steps"] == 10
     if openmm:
         assert summary["openmm_nvt"]["steps"] == 10

@@ -15,7 +15,7 @@ from eqff.check.stability import average_rdf, element_pairs, rdf_rmax, stability
 from eqff.cli.main import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ETHANOL = os.path.join(REPO, "potentials", "ethanol_egnn", "model.pt")
+ETHANOL = os.path.join(REPO, "tests", "data", "ethanol_egnn.pt")
 
 
 class FreeFlight(Calculator):

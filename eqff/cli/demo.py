@@ -9,8 +9,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="use this checkpoint or exported file instead of the shipped potential")
     parser.add_argument("--train", action="store_true", help="first fit a small potential to the bundled DFT frames")
     parser.add_argument("--train-minutes", type=float, default=3.0)
-    parser.add_argument("--ase-steps", type=int, default=2000)
-    parser.add_argument("--openmm-steps", type=int, default=2000)
+    parser.add_argument("--ase-steps", type=int, default=1000)
+    parser.add_argument("--openmm-steps", type=int, default=1000)
     parser.add_argument("--no-openmm", action="store_true", help="skip the OpenMM part")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for one small molecule)")
 
