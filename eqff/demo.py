@@ -21,6 +21,7 @@ RESOURCES = Path(__file__).parent / "resources"
 # the shipped ethanol potential (eqff's default model, test force MAE 3.95 meV/Å; ~20 ms a call
 # on one thread, so the demo's steps are sized to keep its MD within a minute on 2 cores)
 DEFAULT_POTENTIALS = ("ethanol_ace",)
+DEFAULT_STEPS = 1000  # ASE NVE steps, and OpenMM NVT steps after EQUILIBRATION_STEPS: 36 s in all on 2 cores
 TRAIN_FRAMES = RESOURCES / "ethanol_rmd17_train300.xyz"
 ISOLATED_ATOMS = RESOURCES / "ethanol_isolated_atoms.xyz"
 
@@ -128,7 +129,7 @@ def plot_summary(nve, openmm_result: Optional[dict], path: Path) -> None:
 
 
 def run_demo(output: str = "demo", model: Optional[str] = None, train_first: bool = False, train_minutes: float = 3.0,
-             ase_steps: int = 1000, openmm_steps: int = 1000, skip_openmm: bool = False) -> dict:
+             ase_steps: int = DEFAULT_STEPS, openmm_steps: int = DEFAULT_STEPS, skip_openmm: bool = False) -> dict:
     from eqff.calculators.ase import EqffCalculator
     from eqff.check.md import nve_drift
 
