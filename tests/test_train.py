@@ -396,3 +396,29 @@ def test_a_finished_run_refits_the_shift_of_its_saved_models_only(tmp_path):
     assert not torch.equal(exported, raw)  # the training state is left as trained (exact --resume)
     off = train(tiny_config(tmp_path, "off", refit_energy_shift=False))
     assert "energy_shift_refit" not in off
+
+
+@pytest.mark.parametrize("model, hyperparameters", [("schnet", TINY), ("ace", ACE_TINY)])
+def test_warm_start_from_an_exported_model(tmp_path, model, hyperparameters):
+    """init_from takes a shipped model.pt (TorchScript export) as well as a checkpoint: the same
+    weights, the same energies and forces, and the same checks on model, cutoff and prior."""
+    from eqff.export import export_checkpoint
+    from eqff.predict import predict
+
+    train(tiny_config(tmp_path, model=model, hyperparameters=hyperparameters, max_epochs=1))
+    checkpoint = str(tmp_path / "run" / "best.pt")
+    exported = str(tmp_path / "model.pt")
+    export_checkpoint(checkpoint, exported)
+    trainer = Trainer(tiny_config(tmp_path, name="fine", model=model, hyperparameters=hyperparameters,
+                                  init_from=exported))
+    saved = load_checkpoint(checkpoint)["model_state"]
+    state = trainer.potential.state_dict()
+    assert saved and all(torch.equal(state[k], v) for k, v in saved.items())
+    frames = read_frames(ETHANOL)[:2]
+    before, after = predict(load_potential(checkpoint), frames), predict(trainer.potential, frames)
+    for b, a in zip(before, after):
+        assert a["energy"] == pytest.approx(b["energy"], rel=1e-12)
+        np.testing.assert_array_equal(a["forces"], b["forces"])
+    with pytest.raises(ConfigError, match="the checkpoint has cutoff 5.0 \\(config: 4.0\\)"):
+        Trainer(tiny_config(tmp_path, name="fine2", model=model, hyperparameters=hyperparameters,
+                            init_from=exported, cutoff=4.0))

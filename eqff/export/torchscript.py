@@ -209,6 +209,33 @@ def export_checkpoint(checkpoint: str | os.PathLike, path: str | os.PathLike,
                             uncertainty=state.get("uncertainty"))
 
 
+def state_from_exported(path: str | os.PathLike) -> Dict[str, Any]:
+    """A checkpoint-like state (``potential_state``'s keys plus ``e0s``) rebuilt from an exported
+    TorchScript file: its ``model_config`` metadata and the potential's weights. What makes a
+    shipped ``model.pt`` usable as ``init_from`` (fine-tuning) without its training checkpoint."""
+    from eqff.models.io import CHECKPOINT_FORMAT, _is_derived, tensor_checksum
+    from eqff.models.registry import build_from_config
+
+    path = os.fspath(path)
+    if is_pt2(path):
+        raise ModelFileError(f"{path}: a .pt2 package holds compiled code, not weights to train on; "
+                             "start from the TorchScript model.pt or the training checkpoint (best.pt)")
+    info = read_metadata(path)
+    scripted = torch.jit.load(path, map_location="cpu")
+    # TorchScript's state_dict also lists non-persistent constants (Clebsch-Gordan tables): keep
+    # the names a checkpoint of this model config holds, so load_weights still checks every weight
+    names = set(build_from_config(info["model_config"]).state_dict())
+    prefix = "potential."
+    weights = {k[len(prefix):]: v.detach().clone() for k, v in scripted.state_dict().items()
+               if k.startswith(prefix) and k[len(prefix):] in names and not _is_derived(k)}
+    state = {"format": CHECKPOINT_FORMAT, "eqff_version": info.get("eqff_version"),
+             "model_config": info["model_config"], "model_state": weights,
+             "model_state_sha256": tensor_checksum(weights)}
+    if isinstance(info.get("e0s"), dict):
+        state["e0s"] = info["e0s"]
+    return state
+
+
 def is_exported(path: str | os.PathLike) -> bool:
     """True for a TorchScript archive (a checkpoint is a zip too, but has no ``code/``) or an
     AOTInductor ``.pt2`` package."""

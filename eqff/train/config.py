@@ -103,7 +103,8 @@ class TrainConfig:
     threads: Optional[int] = None
     checkpoint_every: int = 1  # epochs between last.pt writes
     resume: bool = False  # continue from output/last.pt
-    # warm start: the model of this checkpoint (best.pt, last.pt) starts the run instead of a fresh
+    # warm start: the model of this checkpoint (best.pt, last.pt) or exported TorchScript model.pt (a
+    # shipped potential: fine-tuning) starts the run instead of a fresh
     # one (the next round of `eqff learn`); it keeps its architecture, hyperparameters, elements and
     # energy shift/scale, and model, cutoff and prior must match it. Epochs, optimizer and
     # schedule start afresh (unlike resume, which continues this run's own last.pt)

@@ -19,6 +19,7 @@ from eqff._version import __version__
 from eqff.data import keys
 from eqff.errors import ConfigError, EqffError
 from eqff.models.io import load_checkpoint, load_weights, potential_from_state, potential_state, tensor_checksum
+from eqff.export.torchscript import is_exported, state_from_exported
 from eqff.models.potential import Potential
 from eqff.dtypes import resolve_dtype
 from eqff.models.registry import build_model
@@ -135,7 +136,8 @@ class Trainer:
     def _warm_start_model(self) -> Potential:
         """The model of ``init_from`` (TrainConfig), checked against this run's config and data."""
         path = self.config.init_from
-        state = load_checkpoint(path)
+        # a checkpoint (best.pt / last.pt), or an exported model.pt: fine-tuning a shipped potential
+        state = state_from_exported(path) if is_exported(path) else load_checkpoint(path)
         potential = potential_from_state(state, source=path, dtype=self.dtype)
         saved = {"model": potential.kind, "cutoff": potential.cutoff, "prior": state["model_config"].get("prior")}
         wanted = {"model": self.config.model, "cutoff": float(self.config.cutoff), "prior": self.config.prior}
