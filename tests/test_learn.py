@@ -295,3 +295,19 @@ def test_pyscf_labeller_energy_and_forces():
             moved.positions[atom, axis] += sign * delta
             energies.append(label(calculator, moved, False, "water").get_potential_energy())
         assert forces[atom, axis] == pytest.approx(-(energies[0] - energies[1]) / (2 * delta), abs=5e-3)
+
+
+def test_pyscf_labeller_keeps_to_its_threads():
+    """PySCF's OpenMP pool defaults to every core; `threads` (eqff learn passes its own) bounds it."""
+    pyscf = pytest.importorskip("pyscf", reason="pip install eqff[pyscf]")
+    from ase.build import molecule
+
+    before = pyscf.lib.num_threads()
+    try:
+        pyscf.lib.num_threads(2)
+        water = molecule("H2O")
+        water.calc = make_labeller("pyscf", {"functional": "hf", "basis": "sto-3g", "threads": 1})
+        assert np.isfinite(water.get_potential_energy())
+        assert pyscf.lib.num_threads() == 1
+    finally:
+        pyscf.lib.num_threads(before)

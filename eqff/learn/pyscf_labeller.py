@@ -9,7 +9,8 @@ density fitting), as an ASE calculator.
 makes the SCF and its gradient several times faster at a ~1e-5 Hartree error; ``auxbasis=None``
 lets PySCF choose the fitting basis that matches ``basis``. ``grid_level`` 4: PySCF's default
 3 leaves force errors up to 3 meV/Å against ORCA's rMD17 labels, level 4 reproduces them
-(benchmarks/RESULTS.md, "PySCF as the labeller"). Energies in eV, forces in eV/Å.
+(benchmarks/RESULTS.md, "PySCF as the labeller"). ``threads``: PySCF's OpenMP threads (default:
+all cores; `eqff learn` passes its ``threads``). Energies in eV, forces in eV/Å.
 PySCF is an optional dependency: ``pip install eqff[pyscf]``.
 """
 from __future__ import annotations
@@ -28,7 +29,8 @@ class PySCFCalculator(Calculator):
 
     def __init__(self, functional: str = "pbe", basis: str = "def2-svp", charge: int = 0, spin: int = 0,
                  density_fit: bool = True, auxbasis: Optional[str] = None, conv_tol: float = 1e-9,
-                 max_cycle: int = 100, max_memory_mb: int = 4000, grid_level: int = 4, **kwargs):
+                 max_cycle: int = 100, max_memory_mb: int = 4000, grid_level: int = 4,
+                 threads: Optional[int] = None, **kwargs):
         try:
             import pyscf  # noqa: F401
         except ImportError as error:
@@ -39,6 +41,7 @@ class PySCFCalculator(Calculator):
         self.density_fit, self.auxbasis = bool(density_fit), auxbasis
         self.conv_tol, self.max_cycle, self.max_memory_mb = float(conv_tol), int(max_cycle), int(max_memory_mb)
         self.grid_level = int(grid_level)
+        self.threads = None if threads is None else int(threads)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -46,6 +49,10 @@ class PySCFCalculator(Calculator):
         if atoms.pbc.any():
             raise LabellingError("the pyscf labeller is for molecules; this structure is periodic (pbc "
                                  f"{atoms.pbc.tolist()}): use a periodic DFT code as the labeller")
+        if self.threads is not None:  # else PySCF takes every core, spinning against other work on them
+            from pyscf import lib
+
+            lib.num_threads(self.threads)
         method = self._method(atoms)
         energy = method.kernel()
         if not method.converged:
