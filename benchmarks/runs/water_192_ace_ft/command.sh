@@ -3,6 +3,8 @@
 # forces weight 1000, a second cosine cycle from lr 0.005 over 110 min
 cd /work/main
 out=/work/runs/water_192_ace_ft
+snap=benchmarks/runs/water_192_ace_ft/run   # sessions end and machines are not kept: snapshot here before a stop
+[ ! -d "$out" ] && [ -d "$snap" ] && mkdir -p /work/runs && cp -r "$snap" "$out"
 resume=""; [ -f "$out/last.pt" ] && resume=--resume
 mkdir -p $out; echo "$(date -u) start $resume" >> $out/sessions.log
 export OMP_NUM_THREADS=1
