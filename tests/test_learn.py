@@ -311,3 +311,19 @@ def test_pyscf_labeller_keeps_to_its_threads():
         assert pyscf.lib.num_threads() == 1
     finally:
         pyscf.lib.num_threads(before)
+
+
+def test_warm_rounds_fine_tune_at_a_lower_learning_rate(tmp_path):
+    """Round 0 trains at train's lr; warm rounds at WARM_LR_FACTOR of it (round 0's peak lr
+    unlearns the warm start), unless train_warm names one; a cold loop keeps train's lr."""
+    from eqff.learn.training import WARM_LR_FACTOR, member_config
+
+    def lr(config, round_index):
+        return member_config(config, round_index, 0, str(tmp_path / f"round_{round_index}"), str(tmp_path / "round_0"),
+                             "train.extxyz", "valid.extxyz").lr
+
+    config = _config(tmp_path, train={**_config(tmp_path).train, "lr": 0.004})
+    assert lr(config, 0) == pytest.approx(0.004)
+    assert lr(config, 1) == pytest.approx(WARM_LR_FACTOR * 0.004)
+    assert lr(_config(tmp_path, train_warm={"lr": 0.003}), 2) == pytest.approx(0.003)
+    assert lr(_config(tmp_path, warm_start=False), 1) == pytest.approx(0.01)

@@ -48,7 +48,8 @@ class LearnConfig:
     uncertainty: str = "committee"
     committee_size: int = 3  # models per round (uncertainty: committee), seeds seed, seed+1, ...
     train: Dict[str, Any] = field(default_factory=dict)  # `eqff train` keys for every round
-    train_warm: Dict[str, Any] = field(default_factory=dict)  # on top of `train` for rounds >= 1 (e.g. fewer epochs)
+    # on top of `train` for rounds >= 1 (e.g. fewer epochs); without an lr here, warm rounds take 0.2x train's lr
+    train_warm: Dict[str, Any] = field(default_factory=dict)
     warm_start: bool = True  # rounds >= 1 start from the previous round's models (train key init_from)
     # --- exploration: Langevin MD with the committee ---
     start_file: Optional[str] = None  # start structures; else the training frames
