@@ -327,3 +327,24 @@ def test_warm_rounds_fine_tune_at_a_lower_learning_rate(tmp_path):
     assert lr(config, 1) == pytest.approx(WARM_LR_FACTOR * 0.004)
     assert lr(_config(tmp_path, train_warm={"lr": 0.003}), 2) == pytest.approx(0.003)
     assert lr(_config(tmp_path, warm_start=False), 1) == pytest.approx(0.01)
+
+
+def test_pyscf_labeller_converges_where_diis_stops():
+    """A stretched bond can defeat DIIS; the labeller then goes on with the second-order solver
+    and gives the label of a converged SCF."""
+    pytest.importorskip("pyscf", reason="pip install eqff[pyscf]")
+    from ase.build import molecule
+
+    from eqff.learn.labellers import label
+
+    stretched = molecule("H2O")
+    stretched.positions[1] *= 1.6
+    few_cycles = {"functional": "hf", "basis": "sto-3g", "threads": 1, "max_cycle": 3}
+    diis = make_labeller("pyscf", few_cycles)._method(stretched)
+    diis.kernel()
+    assert not diis.converged  # DIIS alone stops short here
+    reference = label(make_labeller("pyscf", {"functional": "hf", "basis": "sto-3g", "threads": 1}), stretched,
+                      False, "water")
+    fallback = label(make_labeller("pyscf", few_cycles), stretched, False, "water")
+    assert fallback.get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=1e-6)
+    np.testing.assert_allclose(fallback.get_forces(), reference.get_forces(), atol=1e-4)

@@ -56,9 +56,16 @@ class PySCFCalculator(Calculator):
         method = self._method(atoms)
         energy = method.kernel()
         if not method.converged:
+            # stretched bonds from exploration MD (the frames active learning wants most) defeat DIIS;
+            # the second-order solver, started from where DIIS stopped, converges them (aspirin, C-C at 2 Å)
+            first = method
+            method = first.newton()
+            method.max_cycle = self.max_cycle
+            energy = method.kernel(first.mo_coeff, first.mo_occ)
+        if not method.converged:
             raise LabellingError(f"PySCF {self.functional}/{self.basis}: the SCF did not converge in {self.max_cycle} "
-                                 f"cycles for {atoms.get_chemical_formula()}; raise labeller_kwargs max_cycle or check "
-                                 "charge and spin")
+                                 f"cycles (DIIS, then second order) for {atoms.get_chemical_formula()}; raise "
+                                 "labeller_kwargs max_cycle or check charge and spin")
         gradient = method.nuc_grad_method().kernel()  # Hartree/Bohr
         self.results = {
             "energy": float(energy) * HARTREE_TO_EV,
