@@ -306,9 +306,11 @@ def test_pyscf_labeller_keeps_to_its_threads():
     try:
         pyscf.lib.num_threads(2)
         water = molecule("H2O")
-        water.calc = make_labeller("pyscf", {"functional": "hf", "basis": "sto-3g", "threads": 1})
+        water.calc = make_labeller("pyscf", {"functional": "hf", "basis": "sto-3g"}, threads=1)  # as eqff learn
         assert np.isfinite(water.get_potential_energy())
         assert pyscf.lib.num_threads() == 1
+        user_set = make_labeller("pyscf", {"functional": "hf", "basis": "sto-3g", "threads": 2}, threads=1)
+        assert user_set.threads == 2  # the user's labeller_kwargs win over eqff's threads
     finally:
         pyscf.lib.num_threads(before)
 

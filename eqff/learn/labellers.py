@@ -7,7 +7,7 @@ built-in molecular one (eqff/learn/pyscf_labeller.py).
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 from ase import Atoms
@@ -16,14 +16,19 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from eqff.errors import ConfigError, EqffError
 
 BUILTIN = {"pyscf": "eqff.learn.pyscf_labeller:PySCFCalculator"}
+# built-in labellers with their own thread pool (PySCF's OpenMP is not torch's): they get eqff's threads
+TAKES_THREADS = {"pyscf"}
 
 
 class LabellingError(EqffError, RuntimeError):
     """The labeller gave no usable energy or forces for a frame."""
 
 
-def make_labeller(spec: str, kwargs: Dict[str, Any]):
-    """The ASE calculator that ``spec`` ("module:factory" or a built-in name) builds from ``kwargs``."""
+def make_labeller(spec: str, kwargs: Dict[str, Any], threads: Optional[int] = None):
+    """The ASE calculator that ``spec`` ("module:factory" or a built-in name) builds from ``kwargs``;
+    a built-in labeller with its own thread pool keeps to ``threads`` unless ``kwargs`` sets them."""
+    if spec in TAKES_THREADS and threads is not None:
+        kwargs = {"threads": threads, **kwargs}
     target = BUILTIN.get(spec, spec)
     module_name, colon, factory_name = target.partition(":")
     if not colon or not module_name or not factory_name:
