@@ -103,6 +103,9 @@ def main():
     parser.add_argument("--clone-command",
                         help="the command that repeats the run from a clone, where the run's frames are not the "
                              "bundled files taken whole (default: `eqff train` with the bundled files)")
+    parser.add_argument("--cpu", default="Intel Xeon",
+                        help="the CPU the run trained on, for the card (the runs before 2026-12-07: a shared 2-core "
+                             "Intel Xeon)")
     parser.add_argument("--uncertainty", action="store_true",
                         help="ship the last-layer uncertainty (eqff uncertainty on the run's own split): the exported "
                              "model then returns energy_std and forces_std")
@@ -254,7 +257,7 @@ def write_card(args, out, info, test_file, check_status):
         f"| training-data hash | `{meta.get('training_data_hash')}` (train + validation frames) |",
         f"| test set | {info['test']} |", "",
         "## Training",
-        f"{epochs} epochs in {wall:.0f} min on 1 thread of a shared 2-core Intel Xeon (CPU only), float32, "
+        f"{epochs} epochs in {wall:.0f} min on 1 thread of a shared 2-core {args.cpu} (CPU only), float32, "
         f"budget `max_time_min: {config.get('max_time_min')}`; "
         + ("best validation epoch kept" if args.checkpoint == "best.pt" else f"`{args.checkpoint}` shipped")
         + f" (EMA weights). {cpu_line}", "",

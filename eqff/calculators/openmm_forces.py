@@ -269,12 +269,33 @@ def import_openmmtorch():
     import torch  # noqa: F401  (loads the libraries openmmtorch links against)
 
     try:
-        import openmmtorch
+        with _quiet_simtk_warning():
+            import openmmtorch
     except ImportError as error:
         raise ImportError(f"openmmtorch cannot be imported with torch {torch.__version__} ({error}); use "
                           "eqff.openmm.python_force (implementation='pythonforce'), which works with any torch") from error
     _reload_torch_plugins()
     return openmmtorch
+
+
+class _quiet_simtk_warning:
+    """openmmtorch 1.5 imports the deprecated ``simtk.openmm``, which logs "importing 'simtk.openmm'
+    is deprecated" on the root logger: a warning about openmmtorch's code, not the user's, so it is
+    dropped while openmmtorch loads (every other log record passes)."""
+
+    @staticmethod
+    def filter(record) -> bool:
+        return "simtk.openmm" not in record.getMessage()
+
+    def __enter__(self):
+        import logging
+
+        logging.getLogger().addFilter(self.filter)
+
+    def __exit__(self, *exc):
+        import logging
+
+        logging.getLogger().removeFilter(self.filter)
 
 
 def _torch_plugin_failures() -> List[str]:
