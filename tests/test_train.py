@@ -385,6 +385,27 @@ def test_energy_shift_refit_fits_a_constant_offset_exactly_and_leaves_forces(tmp
     assert refit_energy_shift(potential, graphs)["train_energy_mae_before_meV_per_atom"] < 1e-6  # idempotent
 
 
+def test_energy_shift_refit_is_not_pulled_by_a_few_frames_far_off():
+    """Active learning adds broken-bond frames whose energies the model misses by eV: the refit
+    (absolute deviations) keeps the shift the other frames agree on and never raises the MAE,
+    where least squares moved it toward the outliers and raised it."""
+    from eqff.train.shift_refit import least_absolute_deviations
+
+    rng = np.random.default_rng(0)
+    composition = np.array([[0.4, 0.4, 0.2]] * 40 + [[2 / 3, 0.0, 1 / 3]] * 40)  # two compositions
+    truth = np.array([0.01, -0.02, 0.03])
+    residual = composition @ truth + rng.normal(0.0, 1e-3, len(composition))
+    residual[[3, 50]] += [0.8, -0.5]  # two frames far off
+    fitted = least_absolute_deviations(composition, residual)
+    squares, *_ = np.linalg.lstsq(composition, residual, rcond=None)
+    mae = lambda x: np.mean(np.abs(residual - composition @ x))
+    assert mae(fitted) < min(mae(squares), mae(np.zeros(3)))  # least squares is worse than no shift here
+    for rows in (slice(0, 40), slice(40, 80)):  # each composition's total as the good frames say
+        assert composition[rows][0] @ fitted == pytest.approx(composition[rows][0] @ truth, abs=1e-3)
+    one = np.full((9, 1), 1.0)  # one composition: the median
+    assert least_absolute_deviations(one, np.array([0, 0, 0, 0, 1.0, 1, 1, 1, 50]))[0] == pytest.approx(1.0, abs=1e-6)
+
+
 def test_a_finished_run_refits_the_shift_of_its_saved_models_only(tmp_path):
     summary = train(tiny_config(tmp_path, test_file=ETHANOL))
     refit = summary["energy_shift_refit"]

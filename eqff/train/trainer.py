@@ -392,7 +392,7 @@ class Trainer:
         os.replace(path + ".tmp", path)
 
     def _refit_energy_shift(self, path: str) -> Dict[str, Any]:
-        """The closing least-squares refit of the energy shift of checkpoint ``path`` (its
+        """The closing refit of the energy shift of checkpoint ``path`` (its
         model_state: the EMA weights), written back atomically; logged."""
         from eqff.train.shift_refit import refit_energy_shift
 
@@ -408,7 +408,7 @@ class Trainer:
         save_atomic(state, path)
         shifts = ", ".join(f"{symbol} {1000 * value:+.2f} meV" for symbol, value in refit["shift_eV"].items())
         self.log(f"energy shift refit on the {len(self.data.train)} training frames ({os.path.basename(path)}; "
-                 f"least squares, forces unchanged): {shifts}; training energy MAE "
+                 f"least absolute deviations, forces unchanged): {shifts}; training energy MAE "
                  f"{refit['train_energy_mae_before_meV_per_atom']:.3f} -> {refit['train_energy_mae_after_meV_per_atom']:.3f} "
                  "meV/atom")
         return refit
