@@ -38,7 +38,9 @@ Decisions, documented here and tested in tests/test_openmm.py:
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import os
 import warnings
 from typing import Any, List, Optional, Sequence, Tuple, Union
@@ -278,24 +280,20 @@ def import_openmmtorch():
     return openmmtorch
 
 
-class _quiet_simtk_warning:
+@contextlib.contextmanager
+def _quiet_simtk_warning():
     """openmmtorch 1.5 imports the deprecated ``simtk.openmm``, which logs "importing 'simtk.openmm'
     is deprecated" on the root logger: a warning about openmmtorch's code, not the user's, so it is
     dropped while openmmtorch loads (every other log record passes)."""
-
-    @staticmethod
-    def filter(record) -> bool:
+    def drop(record) -> bool:
         return "simtk.openmm" not in record.getMessage()
 
-    def __enter__(self):
-        import logging
-
-        logging.getLogger().addFilter(self.filter)
-
-    def __exit__(self, *exc):
-        import logging
-
-        logging.getLogger().removeFilter(self.filter)
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 def _torch_plugin_failures() -> List[str]:

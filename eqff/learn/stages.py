@@ -124,7 +124,7 @@ def label_selected(config: LearnConfig, round_dir: str, k: int,
         if os.path.exists(path) or os.path.exists(failed_path):
             continue
         if labeller is None:  # built only when needed: a rerun with every label present needs no DFT code
-            labeller = make_labeller(config.labeller, dict(config.labeller_kwargs), threads=config.threads)
+            labeller = make_labeller(config.labeller, config.labeller_kwargs, threads=config.threads)
         where = f"{selected_path}: frame {i}"
         try:
             labelled = label(labeller, atoms, config.label_stress, where)
