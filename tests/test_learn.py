@@ -12,11 +12,13 @@ import torch
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
+from ase.data import covalent_radii
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from eqff.cli.main import main
 from eqff.errors import ConfigError
 from eqff.learn import make_learn_config, run_active_learning
+from eqff.learn.contacts import ContactFloor
 from eqff.learn.explore import run_trajectory
 from eqff.learn.labellers import make_labeller
 from eqff.learn.select import Candidate, select_diverse
@@ -221,6 +223,7 @@ def test_config_errors_name_the_key(tmp_path):
     cases = [({}, "train_file is required"), ({"train_file": "x.xyz"}, "labeller is required"),
              ({**good, "md_steps": "100"}, "md_steps must be an integer"),
              ({**good, "sigma_stop": 0.01}, r"sigma_stop \(0.01\) must be above sigma_threshold"),
+             ({**good, "min_contact_factor": 1.2}, r"min_contact_factor must be in \[0, 1\)"),
              ({**good, "committee_size": 1}, "committee_size must be at least 2"),
              ({**good, "uncertainty": "ensemble"}, "uncertainty must be one of committee, llpr"),
              ({**good, "sigma_treshold": 0.1}, r"'sigma_treshold' \(did you mean 'sigma_threshold'\?\)"),
@@ -265,6 +268,40 @@ def test_selection_takes_the_most_uncertain_frames_apart():
 def test_explorer_needs_an_uncertainty():
     with pytest.raises(ConfigError, match=r"puts no 'forces_std' in its results"):
         run_trajectory(EMT(), bulk("Cu", cubic=True), 0, 0, 300.0, 2, 1.0, 0.01, 0.01, 1.0, seed=0)
+
+
+class CertainEMT(EMT):
+    """EMT that claims to be sure of every force (σ = 0): only the contact floor can stop its MD."""
+
+    def calculate(self, *args, **kwargs):
+        super().calculate(*args, **kwargs)
+        self.results["forces_std"] = np.zeros(len(self.atoms))
+
+
+def test_contact_floor_from_the_training_frames():
+    water = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+    floor = ContactFloor.from_frames([water, bulk("Cu", cubic=True)], factor=0.5)
+    assert floor.floor(1, 8) == pytest.approx(0.48) and floor.floor(8, 1) == floor.floor(1, 8)
+    assert floor.floor(29, 29) == pytest.approx(0.5 * 3.61 / np.sqrt(2))  # the periodic images count
+    assert floor.floor(1, 1) == pytest.approx(0.5 * np.linalg.norm(water.positions[1] - water.positions[2]))
+    assert floor.floor(6, 8) == pytest.approx(0.5 * (covalent_radii[6] + covalent_radii[8]))  # never seen: radii
+    assert floor.violation(water) is None
+    squeezed = water.copy()
+    squeezed.positions[1] = [0.3, 0, 0]
+    assert floor.violation(squeezed) == ("atoms 0 (O) and 1 (H) 0.300 Å apart, below 0.480 Å (0.5 x the closest O-H "
+                                         "pair of the training frames)")
+    assert ContactFloor.from_frames([water], factor=0.0).violation(squeezed) is None
+
+
+def test_explorer_stops_where_atoms_come_closer_than_the_training_frames():
+    crystal = bulk("Cu", cubic=True)
+    floor = ContactFloor.from_frames([crystal], factor=0.97)  # thermal motion at 2000 K crosses it within steps
+    result = run_trajectory(CertainEMT(), crystal, 0, 0, 2000.0, 200, 2.0, 0.01, -1.0, 1.0, seed=0, contacts=floor)
+    assert "Å apart, below 2.476 Å" in result.stop_reason and len(result.sigma) < 201
+    assert len(result.candidates) == len(result.sigma) - 2  # neither step 0 nor the frame past the floor
+    assert all(floor.violation(c.atoms) is None for c in result.candidates)
+    free = run_trajectory(CertainEMT(), crystal, 0, 0, 2000.0, 20, 2.0, 0.01, -1.0, 1.0, seed=0)
+    assert free.stop_reason == "completed" and len(free.sigma) == 21
 
 
 def test_pyscf_labeller_without_pyscf_says_how_to_install(monkeypatch):

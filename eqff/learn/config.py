@@ -61,6 +61,9 @@ class LearnConfig:
     # --- selection; σ = max over atoms of the calibrated results["forces_std"], eV/Å ---
     sigma_threshold: float = 0.05  # frames above it are candidates; none above it in a round: converged
     sigma_stop: float = 0.5  # a trajectory stops above it (the potential is lost there); such frames are not labelled
+    # a trajectory stops when two atoms come closer than this times the closest pair of their elements in
+    # train_file (eqff/learn/contacts.py: σ is no guide there); 0: no such stop
+    min_contact_factor: float = 0.5
     max_new_frames: int = 20  # per round
     min_step_gap: int = 10  # MD steps between two selected frames of one trajectory (diversity)
     calibrate: bool = True  # scale σ each round to the committee's force errors on the validation frames
@@ -105,6 +108,9 @@ class LearnConfig:
         if not self.sigma_stop > self.sigma_threshold:
             raise ConfigError(f"sigma_stop ({self.sigma_stop}) must be above sigma_threshold ({self.sigma_threshold}): "
                               "frames between the two are the ones labelled")
+        if not 0.0 <= self.min_contact_factor < 1.0:
+            raise ConfigError(f"min_contact_factor must be in [0, 1) (a fraction of the closest pair of the training "
+                              f"frames; 0 turns the check off), got {self.min_contact_factor}")
         if not self.temperatures or any(not t > 0 for t in self.temperatures):
             raise ConfigError(f"temperatures must be a list of positive temperatures in K, got {self.temperatures}")
         if not 0.0 < self.valid_fraction < 1.0:

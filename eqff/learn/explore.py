@@ -4,12 +4,13 @@ The calculator is any ASE calculator whose results carry ``forces_std`` ([N] eV/
 committee's ``eqff.EqffCalculator([...])`` does, and any other uncertainty source that sets
 the same key drops in). Each step's σ is the largest per-atom ``forces_std``. A trajectory
 stops early when σ exceeds ``sigma_stop``: past that point the potential is extrapolating
-wildly and the MD no longer samples anything physical.
+wildly and the MD no longer samples anything physical. It stops too when two atoms come closer
+than the training frames ever put them (eqff/learn/contacts.py), where σ is no guide.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 from ase import Atoms, units
@@ -22,6 +23,7 @@ except ImportError:  # older ASE
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
 from eqff.errors import ConfigError, EqffError
+from eqff.learn.contacts import ContactFloor
 from eqff.learn.select import Candidate, is_candidate
 
 
@@ -40,7 +42,7 @@ class Trajectory:
 
 
 class _Lost(Exception):
-    """σ went above sigma_stop."""
+    """σ went above sigma_stop, or two atoms came closer than the contact floor."""
 
 
 def frame_sigma(calculator) -> np.ndarray:
@@ -55,7 +57,7 @@ def frame_sigma(calculator) -> np.ndarray:
 
 def run_trajectory(calculator, start: Atoms, start_index: int, trajectory: int, temperature: float, steps: int,
                    timestep_fs: float, friction_per_fs: float, sigma_threshold: float, sigma_stop: float,
-                   seed: int) -> Trajectory:
+                   seed: int, contacts: Optional[ContactFloor] = None) -> Trajectory:
     atoms = Atoms(numbers=start.numbers, positions=start.positions, cell=start.cell, pbc=start.pbc)
     atoms.calc = calculator
     thermalize_momenta(atoms, temperature_K=temperature, rng=np.random.default_rng(seed))
@@ -71,6 +73,9 @@ def run_trajectory(calculator, start: Atoms, start_index: int, trajectory: int, 
         forces_std = frame_sigma(atoms.calc)
         sigma = float(forces_std.max())
         result.sigma.append(sigma)
+        too_close = contacts.violation(atoms) if contacts is not None else None
+        if too_close:
+            raise _Lost(f"{too_close} at step {dyn.nsteps}")
         # step 0 is the start structure (a training frame, unless start_file is given): counted, not relabelled
         if dyn.nsteps > 0 and is_candidate(sigma, sigma_threshold, sigma_stop):
             structure = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
@@ -92,14 +97,14 @@ def run_trajectory(calculator, start: Atoms, start_index: int, trajectory: int, 
 
 def explore(calculator, starts: Sequence[Atoms], temperatures: Sequence[float], steps: int, timestep_fs: float,
             friction_per_fs: float, sigma_threshold: float, sigma_stop: float, seed: int,
-            log: Callable[[str], None] = print) -> List[Trajectory]:
+            log: Callable[[str], None] = print, contacts: Optional[ContactFloor] = None) -> List[Trajectory]:
     """One trajectory per start structure and temperature, in that order."""
     trajectories = []
     for s, start in enumerate(starts):
         for temperature in temperatures:
             k = len(trajectories)
             trajectory = run_trajectory(calculator, start, s, k, temperature, steps, timestep_fs, friction_per_fs,
-                                        sigma_threshold, sigma_stop, seed + 1000 * k)
+                                        sigma_threshold, sigma_stop, seed + 1000 * k, contacts)
             summary = trajectory.summary()
             log(f"  trajectory {k} (start {s}, {temperature:g} K): {summary['steps_run']} steps, σ max "
                 f"{summary['sigma_max']:.3g} eV/Å, {summary['candidates']} candidate(s); {trajectory.stop_reason}")

@@ -32,6 +32,7 @@ from eqff.data.frames import read_frames
 from eqff.errors import ConfigError, DataError
 from eqff.learn import plots
 from eqff.learn.config import FIXED_ON_RESUME, LearnConfig, save_learn_yaml
+from eqff.learn.contacts import ContactFloor
 from eqff.learn.frames_io import frame_to_atoms, read_images, write_atomic
 from eqff.learn.stages import calibrated_committee, explore_and_select, label_selected
 from eqff.learn.state import read_json, write_json_atomic
@@ -183,7 +184,8 @@ class ActiveLearning:
         self.log(f"round {k}: {what} validation force MAE {mae if mae is None else round(mae, 2)} meV/Å, "
                  f"σ scale {record['calibration']['uncertainty_scale']:.3g}")
         with self._timed(record, "explore"):
-            record.update(explore_and_select(config, loaded, self._starts(), k, self.round_dir(k), self.log))
+            record.update(explore_and_select(config, loaded, self._starts(), k, self.round_dir(k), self.log,
+                                             self._contacts()))
         if k + 1 >= config.max_rounds and record["explore"]["frames_above_threshold"]:
             self.log(f"round {k}: the last round (max_rounds {config.max_rounds}): the selection is kept in "
                      "selected.extxyz but not labelled; rerun with a higher max_rounds and --resume to go on")
@@ -201,6 +203,11 @@ class ActiveLearning:
         self._summarise(k, record)
         self.log(f"round {k}: {len(labelled)} labelled frame(s) added; round {k + 1} trains on "
                  f"{os.path.join(self.round_dir(k + 1), 'train.extxyz')}")
+
+    def _contacts(self) -> ContactFloor:
+        """From round 0's frames (the user's): frames the loop added never lower the floor."""
+        frames = read_images(os.path.join(self.round_dir(0), "train.extxyz"))
+        return ContactFloor.from_frames(frames, self.config.min_contact_factor)
 
     def _starts(self):
         config = self.config

@@ -3,13 +3,14 @@ committee, explore and select, label. ``loop.py`` decides which stage runs."""
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from ase import Atoms
 
 from eqff.learn import plots
 from eqff.learn.config import LearnConfig
+from eqff.learn.contacts import ContactFloor
 from eqff.learn.explore import explore, sigma_histogram
 from eqff.learn.frames_io import read_images, write_atomic
 from eqff.learn.labellers import LabellingError, label, make_labeller
@@ -70,9 +71,10 @@ def _last_layer_model(config: LearnConfig, checkpoint: str, train_path: str, val
 
 
 def explore_and_select(config: LearnConfig, loaded, starts: List[Atoms], k: int, round_dir: str,
-                       log: Callable[[str], None]) -> Dict[str, Any]:
+                       log: Callable[[str], None], contacts: Optional[ContactFloor] = None) -> Dict[str, Any]:
     """MD with the calibrated committee, then ``selected.extxyz``: the frames to label, each with
-    its σ, trajectory, step and the committee's forces (to compare with the label)."""
+    its σ, trajectory, step and the committee's forces (to compare with the label). ``contacts``:
+    the closest approach allowed (from the user's training frames); none: no such stop."""
     from eqff.calculators.ase import EqffCalculator
 
     calculator = EqffCalculator(loaded, device=config.device, threads=config.threads)
@@ -80,7 +82,7 @@ def explore_and_select(config: LearnConfig, loaded, starts: List[Atoms], k: int,
         f"{config.md_steps} steps of {config.timestep_fs:g} fs")
     trajectories = explore(calculator, starts, config.temperatures, config.md_steps, config.timestep_fs,
                            config.friction_per_fs, config.sigma_threshold, config.sigma_stop,
-                           seed=config.seed + 100_000 * (k + 1), log=log)
+                           seed=config.seed + 100_000 * (k + 1), log=log, contacts=contacts)
     sigmas = np.array([s for t in trajectories for s in t.sigma])
     candidates = [c for t in trajectories for c in t.candidates]
     chosen = select_diverse(candidates, config.max_new_frames, config.min_step_gap)
