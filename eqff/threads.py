@@ -21,6 +21,23 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 
+def cpu_description() -> str:
+    """The CPU model and the cores this process may use, e.g. "AMD EPYC, 2 cores": run folders keep
+    it, so a model card says where its minutes were spent."""
+    name = ""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            name = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "")
+    except OSError:  # not Linux
+        pass
+    if not name:
+        import platform
+
+        name = platform.processor() or platform.machine() or "unknown CPU"
+    cores = len(allowed_cpus())
+    return f"{name}, {cores} core{'s' if cores != 1 else ''}"
+
+
 def allowed_cpus() -> List[int]:
     try:
         return sorted(os.sched_getaffinity(0))

@@ -103,9 +103,9 @@ def main():
     parser.add_argument("--clone-command",
                         help="the command that repeats the run from a clone, where the run's frames are not the "
                              "bundled files taken whole (default: `eqff train` with the bundled files)")
-    parser.add_argument("--cpu", default="Intel Xeon",
-                        help="the CPU the run trained on, for the card (the runs before 2026-12-07: a shared 2-core "
-                             "Intel Xeon)")
+    parser.add_argument("--cpu",
+                        help="the CPU the run trained on, for the card (default: what the run's last.pt recorded; "
+                             "runs before 2026-12-08 recorded none: then say it here)")
     parser.add_argument("--uncertainty", action="store_true",
                         help="ship the last-layer uncertainty (eqff uncertainty on the run's own split): the exported "
                              "model then returns energy_std and forces_std")
@@ -160,6 +160,17 @@ def stability_protocol_section(out: str, info: dict) -> list:
     if published:
         lines += ["", published]
     return lines
+
+
+def training_machines(run: str) -> str:
+    """The CPUs the run's sessions trained on, as its last.pt recorded them ("" if it did not)."""
+    import torch
+
+    path = os.path.join(run, "last.pt")
+    if not os.path.exists(path):
+        return ""
+    trainer = torch.load(path, map_location="cpu", weights_only=True).get("trainer", {})
+    return "; then ".join(trainer.get("machines", []))
 
 
 def training_time(run: str) -> str:
@@ -243,6 +254,9 @@ def write_card(args, out, info, test_file, check_status):
     header, last = rows[0].split(","), rows[-1].split(",")
     epochs, wall = last[header.index("epoch")], float(last[header.index("wall_time_s")]) / 60
     cpu_line = training_time(args.run) or total_from_card(os.path.join(out, "MODEL_CARD.md"))
+    cpu = args.cpu or training_machines(args.run)
+    if not cpu:
+        raise SystemExit(f"{args.run}/last.pt records no CPU (a run from before 2026-12-08): give --cpu")
     hp = meta["model_config"]["hyperparameters"]
     bundled = f"potentials/data/{args.dataset}/"
     lines = [
@@ -257,7 +271,7 @@ def write_card(args, out, info, test_file, check_status):
         f"| training-data hash | `{meta.get('training_data_hash')}` (train + validation frames) |",
         f"| test set | {info['test']} |", "",
         "## Training",
-        f"{epochs} epochs in {wall:.0f} min on 1 thread of a shared 2-core {args.cpu} (CPU only), float32, "
+        f"{epochs} epochs in {wall:.0f} min on 1 thread of {cpu} (CPU only), float32, "
         f"budget `max_time_min: {config.get('max_time_min')}`; "
         + ("best validation epoch kept" if args.checkpoint == "best.pt" else f"`{args.checkpoint}` shipped")
         + f" (EMA weights). {cpu_line}", "",

@@ -131,6 +131,22 @@ def test_resume_continues_exactly(tmp_path):
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
 
 
+def test_a_resumed_run_keeps_the_cpus_of_every_session(tmp_path):
+    """Model cards say where the minutes were spent: each session's CPU is kept, in order."""
+    from eqff.train.checkpoint import save_atomic
+    from eqff.threads import allowed_cpus, cpu_description
+
+    train(tiny_config(tmp_path, "run", max_epochs=1))
+    path = tmp_path / "run" / "last.pt"
+    state = load_checkpoint(path)
+    assert state["trainer"]["machines"] == [cpu_description()]
+    assert cpu_description().endswith(f", {len(allowed_cpus())} core" + ("s" if len(allowed_cpus()) > 1 else ""))
+    state["trainer"]["machines"] = ["Some Older CPU, 2 cores"]  # as if the first session ran elsewhere
+    save_atomic(state, str(path))
+    train(tiny_config(tmp_path, "run", max_epochs=2, resume=True))
+    assert load_checkpoint(path)["trainer"]["machines"] == ["Some Older CPU, 2 cores", cpu_description()]
+
+
 def test_resume_of_a_run_saved_before_the_readout_rename(tmp_path):
     """A run folder written before ace's first readout became a Sequential (``readout.weight``,
     in the raw weights, the weight average and the saved model) resumes, and goes on exactly as

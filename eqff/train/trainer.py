@@ -24,7 +24,7 @@ from eqff.models.potential import Potential
 from eqff.dtypes import resolve_dtype
 from eqff.models.registry import build_model
 from eqff.runtime.allocator import keep_freed_memory
-from eqff.threads import choose_threads
+from eqff.threads import choose_threads, cpu_description
 from eqff.train import plots
 from eqff.train.augment import augment_rotations
 from eqff.train.checkpoint import save_atomic
@@ -96,6 +96,7 @@ class Trainer:
         self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
         self.cpu_before = 0.0  # CPU time of this process's work in earlier sessions (model cards quote it)
         self.cpu_unrecorded_wall_s = 0.0  # wall time of earlier sessions whose checkpoints kept no CPU time
+        self.machines = [cpu_description()]  # the CPUs of every session, first to last (model cards quote them)
         if config.resume and os.path.exists(self.last_path):
             self._resume()
         self.model = self.potential
@@ -180,6 +181,7 @@ class Trainer:
                 "elapsed_s": self.elapsed_before + (time.time() - self.start_time),
                 "cpu_s": self.cpu_before + (time.process_time() - self.start_cpu),
                 "cpu_unrecorded_wall_s": self.cpu_unrecorded_wall_s,
+                "machines": self.machines,
             }
         return state
 
@@ -212,6 +214,8 @@ class Trainer:
         # checkpoints written before the CPU time was kept: their sessions' wall time, said as such
         self.cpu_unrecorded_wall_s = float(trainer.get("cpu_unrecorded_wall_s", 0.0 if "cpu_s" in trainer
                                                        else self.elapsed_before))
+        earlier = [str(m) for m in trainer.get("machines", [])]
+        self.machines = earlier + [m for m in self.machines if m not in earlier]
         self.epoch = int(state["epoch"])
         self.best_loss = float(state["best_loss"])
         self.best_epoch = int(state["best_epoch"])
