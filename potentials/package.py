@@ -271,7 +271,7 @@ def write_card(args, out, info, test_file, check_status):
         f"| training-data hash | `{meta.get('training_data_hash')}` (train + validation frames) |",
         f"| test set | {info['test']} |", "",
         "## Training",
-        f"{epochs} epochs in {wall:.0f} min on 1 thread of {cpu} (CPU only), float32, "
+        f"{epochs} epochs in {wall:.0f} min on 1 thread ({cpu}; CPU only), float32, "
         f"budget `max_time_min: {config.get('max_time_min')}`; "
         + ("best validation epoch kept" if args.checkpoint == "best.pt" else f"`{args.checkpoint}` shipped")
         + f" (EMA weights). {cpu_line}", "",
