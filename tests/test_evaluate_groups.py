@@ -116,3 +116,29 @@ def test_config_type_weights_in_training_and_bad_names(tmp_path):
     summary = {w: train(make_config(None, dict(base, output=str(tmp_path / f"w{w}"), config_type_weights={"stretched": w})))
                for w in (1.0, 10.0)}
     assert summary[10.0]["best_loss"] != summary[1.0]["best_loss"]
+
+
+def test_predictions_file_and_the_frames_that_carry_the_error(grouped, tmp_path, capsys):
+    """`--predictions FILE`: every frame with the reference and the model's numbers (read back,
+    they match the ASE calculator's); the printed list names the frame with the largest energy error."""
+    from eqff.calculators.ase import EqffCalculator
+
+    path = tmp_path / "predictions.extxyz"
+    assert main(["evaluate", MODEL, str(grouped / "all.xyz"), "--dtype", "float64", "--predictions", str(path)]) == 0
+    printed = capsys.readouterr().out
+    written, original = ase.io.read(path, ":"), ase.io.read(grouped / "all.xyz", ":")
+    assert len(written) == len(original) == 20
+    calculator = EqffCalculator(MODEL, dtype="float64")
+    errors = []
+    for k, (atoms, reference) in enumerate(zip(written, original)):
+        assert atoms.get_potential_energy() == reference.get_potential_energy()
+        assert (atoms.get_forces() == reference.get_forces()).all()
+        assert atoms.info["source"].endswith(f"all.xyz: frame {k}")
+        probe = reference.copy()
+        probe.calc = calculator
+        assert atoms.info["eqff_energy"] == pytest.approx(probe.get_potential_energy(), abs=1e-8)
+        assert abs(atoms.arrays["eqff_forces"] - probe.get_forces()).max() < 1e-8
+        errors.append(1000 * (atoms.info["eqff_energy"] - atoms.get_potential_energy()) / len(atoms))
+    worst = max(range(20), key=lambda k: abs(errors[k]))
+    first = printed.split("frames with the largest energy error per atom (of 20):\n")[1].splitlines()[0]
+    assert f"all.xyz: frame {worst} " in first and f"E {errors[worst]:+9.2f} meV/atom" in first

@@ -9,6 +9,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="checkpoint (best.pt, last.pt) or exported model file")
     parser.add_argument("data", help="structures with reference energies/forces (any ASE-readable file)")
     parser.add_argument("--output", "-o", help="write the metrics as JSON here")
+    parser.add_argument("--predictions", metavar="FILE",
+                        help="write every frame with its reference labels and the model's (eqff_energy, eqff_forces, "
+                             "eqff_stress; eqff_energy_std, eqff_forces_std with an uncertainty) as extxyz")
     parser.add_argument("--energy-key", default="energy")
     parser.add_argument("--forces-key", default="forces")
     parser.add_argument("--stress-key", default="stress")
@@ -29,8 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from eqff.runtime import load_model
     from eqff.runtime.committee import calibrate, uncertainty_metrics
-    from eqff.train.evaluation import evaluate_file
+    from eqff.learn.frames_io import write_atomic
+    from eqff.train.evaluation import evaluate_file, evaluate_frames, labelled_frames
     from eqff.train.metrics import format_group_table, format_table
+    from eqff.train.per_frame import largest_errors, prediction_images
 
     model = [args.model, *args.committee] if args.committee else args.model
     loaded = load_model(model, dtype=args.dtype, device=args.device)
@@ -44,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
                              "from `eqff uncertainty` is calibrated already")
         _, predictions, references = evaluate_file(potential, args.calibrate_on, **labels)
         print(f"σ scale {calibrate(potential, predictions, references):.3f}, calibrated on {args.calibrate_on}")
-    metrics, predictions, references = evaluate_file(potential, args.data, group_key=args.group_by, **labels)
+    frames = labelled_frames(potential, args.data, args.energy_key, args.forces_key, args.stress_key,
+                             args.group_by or "config_type")
+    metrics, predictions, references = evaluate_frames(potential, frames, args.batch_size, args.group_by)
     if loaded.has_uncertainty:
         metrics.update(uncertainty_metrics(predictions, references))
         head = getattr(potential, "uncertainty", potential)  # a committee, or an export's last-layer head
@@ -52,11 +59,15 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(metrics, f"{args.model} on {args.data}"))
     if "by_group" in metrics:
         print(format_group_table(metrics["by_group"], metrics["group_key"]))
+    print(largest_errors(frames, predictions, references))
     for key in ("energy_std_mean_meV", "spearman_energy_sigma_vs_error", "calibration_energy_rms_error_over_rms_sigma",
                 "forces_std_mean_meV_per_A", "spearman_frame_sigma_vs_force_mae", "spearman_atom_sigma_vs_force_error",
                 "calibration_rms_error_over_rms_sigma"):
         if key in metrics:
             print(f"{key:>40}: {metrics[key]:.3f}")
+    if args.predictions:
+        write_atomic(prediction_images(frames, predictions, references), args.predictions)
+        print(f"wrote {args.predictions} (the model's numbers under eqff_*)")
     if args.output:
         with open(args.output, "w") as handle:
             json.dump(metrics, handle, indent=1)

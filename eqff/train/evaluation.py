@@ -75,6 +75,12 @@ def evaluate_file(potential: torch.nn.Module, path: str, config=None, batch_size
         energy_key, forces_key, stress_key = config.energy_key, config.forces_key, config.stress_key
         batch_size, group_key = config.valid_batch_size, config.config_type_key
     frames = labelled_frames(potential, path, energy_key, forces_key, stress_key, group_key or "config_type")
+    return evaluate_frames(potential, frames, batch_size, group_key)
+
+
+def evaluate_frames(potential: torch.nn.Module, frames: Sequence, batch_size: int = 16,
+                    group_key: Optional[str] = None):
+    """``evaluate_file`` on frames already read (``labelled_frames``)."""
     from eqff.data.graph import frame_to_graph
 
     graphs = [frame_to_graph(f, float(potential.cutoff)) for f in frames]
