@@ -40,17 +40,15 @@ class ContactFloor:
 
     @classmethod
     def from_frames(cls, frames: Sequence[Atoms], factor: float) -> "ContactFloor":
-        shortest: Dict[Pair, float] = {}
+        shortest = np.full((len(covalent_radii), len(covalent_radii)), np.inf)
         for atoms in frames:
             if len(atoms) < 2:
                 continue
             i, j, distance = _pair_distances(atoms, SEEN_WITHIN)
-            z = atoms.numbers
-            for a, b, d in zip(np.minimum(z[i], z[j]), np.maximum(z[i], z[j]), distance):
-                key = (int(a), int(b))
-                if d < shortest.get(key, np.inf):
-                    shortest[key] = float(d)
-        return cls(factor, shortest)
+            a, b = np.minimum(atoms.numbers[i], atoms.numbers[j]), np.maximum(atoms.numbers[i], atoms.numbers[j])
+            np.minimum.at(shortest, (a, b), distance)
+        seen = np.argwhere(np.isfinite(shortest))
+        return cls(factor, {(int(a), int(b)): float(shortest[a, b]) for a, b in seen})
 
     def floor(self, a: int, b: int) -> float:
         key = (min(a, b), max(a, b))
@@ -61,12 +59,15 @@ class ContactFloor:
         """None, or which pair is too close, how close, and against what."""
         if self.factor <= 0 or len(atoms) < 2:
             return None
-        reach = max([self.floor(a, b) for a in set(atoms.numbers.tolist()) for b in set(atoms.numbers.tolist())])
-        i, j, distance = _pair_distances(atoms, reach)
+        elements = sorted(set(atoms.numbers.tolist()))
+        table = np.zeros((max(elements) + 1, max(elements) + 1))
+        for a in elements:
+            for b in elements:
+                table[a, b] = self.floor(a, b)
+        i, j, distance = _pair_distances(atoms, float(table.max()))
         if len(distance) == 0:
             return None
-        z = atoms.numbers
-        floors = np.array([self.floor(int(z[a]), int(z[b])) for a, b in zip(i, j)])
+        floors = table[atoms.numbers[i], atoms.numbers[j]]
         ratio = distance / floors
         k = int(np.argmin(ratio))
         if ratio[k] >= 1.0:
