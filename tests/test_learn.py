@@ -263,6 +263,11 @@ def test_selection_takes_the_most_uncertain_frames_apart():
     assert picked == [(0, 1), (1, 2), (0, 7), (0, 4)]
     assert len(select_diverse(candidates, max_frames=2, min_step_gap=3)) == 2
     assert len(select_diverse(candidates, max_frames=10, min_step_gap=0)) == len(candidates)
+    # a lost trajectory's last frame comes first, whatever its σ, and only once
+    lost_end = _candidate(0.06, 2, 40)
+    picked = select_diverse(candidates + [lost_end], max_frames=3, min_step_gap=0, first=[lost_end])
+    assert [(c.trajectory, c.step) for c in picked] == [(2, 40), (0, 1), (0, 2)]
+    assert len(select_diverse(candidates + [lost_end], max_frames=20, min_step_gap=0, first=[lost_end])) == 10
 
 
 def test_explorer_needs_an_uncertainty():
@@ -302,6 +307,7 @@ def test_explorer_stops_where_atoms_come_closer_than_the_training_frames():
     assert all(floor.violation(c.atoms) is None for c in result.candidates)
     free = run_trajectory(CertainEMT(), crystal, 0, 0, 2000.0, 20, 2.0, 0.01, -1.0, 1.0, seed=0)
     assert free.stop_reason == "completed" and len(free.sigma) == 21
+    assert result.lost and not free.lost
 
 
 def test_pyscf_labeller_without_pyscf_says_how_to_install(monkeypatch):

@@ -35,6 +35,10 @@ class Trajectory:
     sigma: List[float] = field(default_factory=list)  # σ at steps 0, 1, ... (eV/Å)
     candidates: List[Candidate] = field(default_factory=list)
 
+    @property
+    def lost(self) -> bool:
+        return self.stop_reason != "completed"
+
     def summary(self) -> dict:
         return {"start": self.start, "temperature_K": self.temperature_K, "steps_run": max(len(self.sigma) - 1, 0),
                 "stop_reason": self.stop_reason, "sigma_max": max(self.sigma, default=0.0),

@@ -6,6 +6,11 @@ and the structure is usually unphysical: labelling it teaches nothing about the 
 visits). Candidates are taken greedily by σ, highest first, skipping any within
 ``min_step_gap`` MD steps of a frame already taken from the same trajectory: consecutive MD
 frames are nearly the same structure, and labelling both spends a DFT call on one new fact.
+
+A trajectory that was lost (σ above ``sigma_stop``, or two atoms closer than the contact floor)
+gives its last candidate first, before any ranking by σ: it is the structure just before the
+potential failed, where the label teaches the most, and σ need not rank it high (aspirin at
+600 K: two H atoms meeting at σ 0.33 eV/Å, while thousands of ordinary frames had σ near 0.3).
 """
 from __future__ import annotations
 
@@ -32,11 +37,15 @@ def is_candidate(sigma: float, sigma_threshold: float, sigma_stop: float) -> boo
     return sigma_threshold < sigma <= sigma_stop
 
 
-def select_diverse(candidates: Sequence[Candidate], max_frames: int, min_step_gap: int) -> List[Candidate]:
-    """At most ``max_frames`` candidates, highest σ first, no two of one trajectory closer than
-    ``min_step_gap`` steps."""
+def select_diverse(candidates: Sequence[Candidate], max_frames: int, min_step_gap: int,
+                   first: Sequence[Candidate] = ()) -> List[Candidate]:
+    """At most ``max_frames`` candidates: ``first`` (highest σ first), then the rest highest σ
+    first, no two of one trajectory closer than ``min_step_gap`` steps."""
     chosen: List[Candidate] = []
-    for candidate in sorted(candidates, key=lambda c: (-c.sigma, c.trajectory, c.step)):
+    ranked = sorted(first, key=lambda c: (-c.sigma, c.trajectory, c.step))
+    taken_first = {id(c) for c in first}
+    ranked += sorted((c for c in candidates if id(c) not in taken_first), key=lambda c: (-c.sigma, c.trajectory, c.step))
+    for candidate in ranked:
         if len(chosen) >= max_frames:
             break
         if any(c.trajectory == candidate.trajectory and abs(c.step - candidate.step) < min_step_gap for c in chosen):

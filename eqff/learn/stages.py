@@ -85,7 +85,8 @@ def explore_and_select(config: LearnConfig, loaded, starts: List[Atoms], k: int,
                            seed=config.seed + 100_000 * (k + 1), log=log, contacts=contacts)
     sigmas = np.array([s for t in trajectories for s in t.sigma])
     candidates = [c for t in trajectories for c in t.candidates]
-    chosen = select_diverse(candidates, config.max_new_frames, config.min_step_gap)
+    lost_ends = [t.candidates[-1] for t in trajectories if t.lost and t.candidates]
+    chosen = select_diverse(candidates, config.max_new_frames, config.min_step_gap, first=lost_ends)
     images = []
     for c in chosen:
         atoms = c.atoms.copy()
@@ -106,7 +107,9 @@ def explore_and_select(config: LearnConfig, loaded, starts: List[Atoms], k: int,
                     "candidates": len(candidates), "sigma_max": float(sigmas.max()),
                     "sigma_median": float(np.median(sigmas)), "sigma_threshold": config.sigma_threshold,
                     "sigma_stop": config.sigma_stop, "sigma_histogram": histogram},
-        "select": {"selected": len(chosen), "frames": [{"trajectory": c.trajectory, "step": c.step, "sigma": c.sigma}
+        "select": {"selected": len(chosen), "frames": [{"trajectory": c.trajectory, "step": c.step, "sigma": c.sigma,
+                                                        "why": "last frame of a lost trajectory"
+                                                        if any(c is e for e in lost_ends) else "sigma"}
                                                        for c in chosen]},
     }
 
