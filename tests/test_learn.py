@@ -308,6 +308,11 @@ def test_explorer_stops_where_atoms_come_closer_than_the_training_frames():
     free = run_trajectory(CertainEMT(), crystal, 0, 0, 2000.0, 20, 2.0, 0.01, -1.0, 1.0, seed=0)
     assert free.stop_reason == "completed" and len(free.sigma) == 21
     assert result.lost and not free.lost
+    assert result.last_sound is result.candidates[-1] and result.last_sound.step == len(result.sigma) - 2
+    # σ below the threshold all along: no candidates, but the frame before the contact is still kept
+    quiet = run_trajectory(CertainEMT(), crystal, 0, 0, 2000.0, 200, 2.0, 0.01, 0.5, 1.0, seed=0, contacts=floor)
+    assert quiet.lost and quiet.candidates == [] and quiet.last_sound.step == len(quiet.sigma) - 2
+    assert floor.violation(quiet.last_sound.atoms) is None
 
 
 def test_pyscf_labeller_without_pyscf_says_how_to_install(monkeypatch):
@@ -393,3 +398,15 @@ def test_pyscf_labeller_converges_where_diis_stops():
     fallback = label(make_labeller("pyscf", few_cycles), stretched, False, "water")
     assert fallback.get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=1e-6)
     np.testing.assert_allclose(fallback.get_forces(), reference.get_forces(), atol=1e-4)
+
+
+def test_a_lost_trajectory_is_not_convergence(tmp_path):
+    """σ below the threshold everywhere, but the MD runs atoms together: the loop labels the frames
+    before the contacts and goes on instead of calling the run converged."""
+    LABELLED.clear()
+    config = _config(tmp_path, sigma_threshold=40.0, min_contact_factor=0.999, md_steps=30, temperatures=[2000.0])
+    state = run_active_learning(config)
+    record = json.loads((tmp_path / "run" / "round_000" / "round.json").read_text())
+    assert record["explore"]["frames_above_threshold"] == 0 and record["explore"]["trajectories_lost"] == 1
+    assert [f["why"] for f in record["select"]["frames"]] == ["last frame of a lost trajectory"]
+    assert state["status"] == "max_rounds" and len(LABELLED) == 1

@@ -34,6 +34,9 @@ class Trajectory:
     stop_reason: str = "completed"
     sigma: List[float] = field(default_factory=list)  # σ at steps 0, 1, ... (eV/Å)
     candidates: List[Candidate] = field(default_factory=list)
+    # the latest frame (after step 0) still inside sigma_stop and the contact floor, whatever its σ:
+    # for a lost trajectory, the structure just before the potential failed
+    last_sound: Optional[Candidate] = None
 
     @property
     def lost(self) -> bool:
@@ -80,12 +83,15 @@ def run_trajectory(calculator, start: Atoms, start_index: int, trajectory: int, 
         too_close = contacts.violation(atoms) if contacts is not None else None
         if too_close:
             raise _Lost(f"{too_close} at step {dyn.nsteps}")
-        # step 0 is the start structure (a training frame, unless start_file is given): counted, not relabelled
-        if dyn.nsteps > 0 and is_candidate(sigma, sigma_threshold, sigma_stop):
-            structure = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-            result.candidates.append(Candidate(structure, sigma, trajectory, dyn.nsteps, np.array(forces), forces_std.copy()))
         if sigma > sigma_stop:
             raise _Lost(f"σ {sigma:.3g} eV/Å > sigma_stop at step {dyn.nsteps}")
+        if dyn.nsteps == 0:  # the start structure (a training frame, unless start_file is given): not relabelled
+            return
+        structure = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        frame = Candidate(structure, sigma, trajectory, dyn.nsteps, np.array(forces), forces_std.copy())
+        result.last_sound = frame
+        if is_candidate(sigma, sigma_threshold, sigma_stop):
+            result.candidates.append(frame)
 
     dyn.attach(look, interval=1)
     try:

@@ -15,8 +15,8 @@ the next begins, so a rerun with ``--resume`` picks up at the stage that was int
 ``train`` (members already trained are skipped, an interrupted one resumes from its last.pt),
 ``explore`` (calibrate σ on the validation frames, run MD, select; redone from the start if
 interrupted: it is cheap and seeded), ``label`` (one file per labelled frame, so none is
-labelled twice). The run stops when no explored frame has σ above ``sigma_threshold``
-(converged) or after ``max_rounds``; the last round trains and explores but labels nothing,
+labelled twice). The run stops when no explored frame has σ above ``sigma_threshold`` and no
+trajectory was lost (converged) or after ``max_rounds``; the last round trains and explores but labels nothing,
 so the final committee is trained on every label and its exploration is the final measurement.
 """
 from __future__ import annotations
@@ -175,7 +175,8 @@ class ActiveLearning:
         self._save_record(k, record)
 
     def explore(self, k: int) -> bool:
-        """Calibrate, run MD, select; True when nothing was above the threshold (converged)."""
+        """Calibrate, run MD, select; True when no frame was above the threshold and no trajectory
+        was lost (converged)."""
         config, record = self.config, self._record(k)
         with self._timed(record, "calibrate"):
             loaded, record["calibration"] = calibrated_committee(config, self.round_dir(k), self.valid_path)
@@ -191,7 +192,7 @@ class ActiveLearning:
                      "selected.extxyz but not labelled; rerun with a higher max_rounds and --resume to go on")
         self._save_record(k, record)
         self._summarise(k, record)
-        return record["explore"]["frames_above_threshold"] == 0
+        return record["explore"]["frames_above_threshold"] == 0 and record["explore"]["trajectories_lost"] == 0
 
     def label(self, k: int) -> None:
         record = self._record(k)
@@ -249,7 +250,7 @@ class ActiveLearning:
         final = os.path.join(self.round_dir(k), "model_*", "best.pt" if self.config.uncertainty == "committee"
                              else "best_llpr.pt")
         what = {"converged": f"converged in round {k}: no explored frame above sigma_threshold "
-                             f"{self.config.sigma_threshold:g} eV/Å",
+                             f"{self.config.sigma_threshold:g} eV/Å and no trajectory lost",
                 "max_rounds": f"stopped after max_rounds {self.config.max_rounds}"}[status]
         self.log(f"eqff learn: {what}; the final model(s): {final}; summary: {os.path.join(self.root, 'summary.png')}")
 

@@ -85,7 +85,7 @@ def explore_and_select(config: LearnConfig, loaded, starts: List[Atoms], k: int,
                            seed=config.seed + 100_000 * (k + 1), log=log, contacts=contacts)
     sigmas = np.array([s for t in trajectories for s in t.sigma])
     candidates = [c for t in trajectories for c in t.candidates]
-    lost_ends = [t.candidates[-1] for t in trajectories if t.lost and t.candidates]
+    lost_ends = [t.last_sound for t in trajectories if t.lost and t.last_sound is not None]
     chosen = select_diverse(candidates, config.max_new_frames, config.min_step_gap, first=lost_ends)
     images = []
     for c in chosen:
@@ -100,10 +100,12 @@ def explore_and_select(config: LearnConfig, loaded, starts: List[Atoms], k: int,
                           f"round {k}: {len(sigmas)} MD frames")
     above = int((sigmas > config.sigma_threshold).sum())
     log(f"round {k}: {len(sigmas)} frames explored, {above} above sigma_threshold {config.sigma_threshold:g} eV/Å "
-        f"({len(candidates)} below sigma_stop), {len(chosen)} selected")
+        f"({len(candidates)} below sigma_stop), {sum(t.lost for t in trajectories)} trajectory(ies) lost; "
+        f"{len(chosen)} selected")
     return {
         "explore": {"trajectories": [t.summary() for t in trajectories], "frames_explored": len(sigmas),
                     "frames_above_threshold": above, "frames_above_stop": int((sigmas > config.sigma_stop).sum()),
+                    "trajectories_lost": sum(t.lost for t in trajectories),
                     "candidates": len(candidates), "sigma_max": float(sigmas.max()),
                     "sigma_median": float(np.median(sigmas)), "sigma_threshold": config.sigma_threshold,
                     "sigma_stop": config.sigma_stop, "sigma_histogram": histogram},
