@@ -8,7 +8,9 @@ from typing import Dict, List, Sequence
 import numpy as np
 from ase import Atoms
 
-PREFIX = "eqff_"  # the model's numbers; the reference keeps the names the reader used (energy, forces, stress)
+# the model's numbers; the reference is written as energy/forces/stress (eqff train's default keys),
+# whatever keys the input file used
+PREFIX = "eqff_"
 
 
 def frame_errors(predictions: Sequence[Dict[str, np.ndarray]], refs: Sequence[Dict]) -> List[Dict[str, float]]:
