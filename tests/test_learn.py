@@ -105,6 +105,9 @@ def test_loop_labels_resumes_and_never_labels_twice(tmp_path):
     assert all(abs(a[1] - b[1]) >= 3 for a in steps for b in steps if a != b and a[0] == b[0])
     for stage in ("train", "calibrate", "explore", "label"):
         assert record["times"][stage]["wall_s"] >= 0 and "cpu_s" in record["times"][stage]
+    # training time is the members' own (their last.pt counts every session), summed
+    assert all(m["wall_s"] > 0 and m["cpu_s"] > 0 for m in record["members"])
+    assert record["times"]["train"]["cpu_s"] == pytest.approx(sum(m["cpu_s"] for m in record["members"]), abs=2e-3)
 
     # the added frames carry EMT's own numbers, once each; the user's file is untouched
     before = ase.io.read(run / "round_000" / "train.extxyz", ":")

@@ -172,6 +172,8 @@ class ActiveLearning:
                 mae = members[-1]["valid_forces_mae_meV_per_A"]
                 self.log(f"round {k}: model {m} done: {members[-1]['epochs']} epochs"
                          + (f", validation force MAE {mae:.2f} meV/Å" if mae is not None else ""))
+        # the stage's own clock saw only this session: the members' checkpoints kept every session's
+        record["times"]["train"] = {key: round(sum(m.get(key, 0.0) for m in members), 3) for key in ("wall_s", "cpu_s")}
         self._save_record(k, record)
 
     def explore(self, k: int) -> bool:

@@ -46,4 +46,14 @@ def train_member(config: TrainConfig) -> Dict[str, Any]:
     out["valid_forces_mae_meV_per_A"] = (summary.get("valid_metrics") or {}).get("forces_mae_meV_per_A")
     out["checkpoint"] = os.path.join(config.output, "best.pt")
     out["warm_start_from"] = config.init_from
+    out.update(training_time(config.output))
     return out
+
+
+def training_time(output: str) -> Dict[str, float]:
+    """Wall and CPU seconds of the run in ``output`` over all its sessions (its last.pt keeps them:
+    a round interrupted and resumed still counts every minute it trained)."""
+    import torch
+
+    trainer = torch.load(os.path.join(output, "last.pt"), map_location="cpu", weights_only=True).get("trainer", {})
+    return {"wall_s": round(float(trainer.get("elapsed_s", 0.0)), 3), "cpu_s": round(float(trainer.get("cpu_s", 0.0)), 3)}
