@@ -8,9 +8,10 @@ visits). Candidates are taken greedily by σ, highest first, skipping any within
 frames are nearly the same structure, and labelling both spends a DFT call on one new fact.
 
 A trajectory that was lost (σ above ``sigma_stop``, or two atoms closer than the contact floor)
-gives its last candidate first, before any ranking by σ: it is the structure just before the
-potential failed, where the label teaches the most, and σ need not rank it high (aspirin at
-600 K: two H atoms meeting at σ 0.33 eV/Å, while thousands of ordinary frames had σ near 0.3).
+gives its last sound frame (``Trajectory.last_sound``, whatever its σ) first, before any ranking
+by σ: it is the structure just before the potential failed, where the label teaches the most,
+and σ need not rank it high (aspirin at 600 K: the frames before two H atoms met had σ 0.23-0.25
+eV/Å, below most of the 50 000 frames explored).
 """
 from __future__ import annotations
 
