@@ -162,26 +162,24 @@ def stability_protocol_section(out: str, info: dict) -> list:
     return lines
 
 
-def training_machines(run: str) -> str:
-    """The CPUs the run's sessions trained on, as its last.pt recorded them ("" if it did not)."""
-    import torch
+def last_trainer_state(run: str) -> dict:
+    """The trainer state of the run's last.pt (times, CPUs of its sessions); {} without last.pt."""
+    from eqff.models.io import load_checkpoint
 
     path = os.path.join(run, "last.pt")
-    if not os.path.exists(path):
-        return ""
-    trainer = torch.load(path, map_location="cpu", weights_only=True).get("trainer", {})
+    return load_checkpoint(path).get("trainer", {}) if os.path.exists(path) else {}
+
+
+def training_machines(trainer: dict) -> str:
+    """The CPUs the run's sessions trained on, as its last.pt recorded them ("" if it did not)."""
     return "; then ".join(trainer.get("machines", []))
 
 
-def training_time(run: str) -> str:
+def training_time(run: str, trainer: dict) -> str:
     """The run's total training time in words, from its last.pt (wall and CPU time over every
     session; sessions before the CPU time was recorded are counted by their wall time)."""
-    import torch
-
-    path = os.path.join(run, "last.pt")
-    if not os.path.exists(path):
+    if not trainer:
         return ""
-    trainer = torch.load(path, map_location="cpu", weights_only=True).get("trainer", {})
     wall = float(trainer.get("elapsed_s", 0.0)) / 60.0
     sessions = sum(1 for line in open(os.path.join(run, "sessions.log"))) if os.path.exists(os.path.join(run, "sessions.log")) else 1
     if "cpu_s" not in trainer:
@@ -253,8 +251,9 @@ def write_card(args, out, info, test_file, check_status):
     rows = open(os.path.join(out, "metrics.csv")).read().strip().splitlines()
     header, last = rows[0].split(","), rows[-1].split(",")
     epochs, wall = last[header.index("epoch")], float(last[header.index("wall_time_s")]) / 60
-    cpu_line = training_time(args.run) or total_from_card(os.path.join(out, "MODEL_CARD.md"))
-    cpu = args.cpu or training_machines(args.run)
+    trainer = last_trainer_state(args.run)
+    cpu_line = training_time(args.run, trainer) or total_from_card(os.path.join(out, "MODEL_CARD.md"))
+    cpu = args.cpu or training_machines(trainer)
     if not cpu:
         raise SystemExit(f"{args.run}/last.pt records no CPU (a run from before 2026-12-08): give --cpu")
     hp = meta["model_config"]["hyperparameters"]

@@ -37,6 +37,16 @@ class ContactFloor:
     def __init__(self, factor: float, shortest_seen: Dict[Pair, float]):
         self.factor = float(factor)
         self.shortest_seen = dict(shortest_seen)
+        self._tables: Dict[Tuple[int, ...], np.ndarray] = {}  # floor[Z_i, Z_j] per element set: MD keeps its set
+
+    def _table(self, elements: Tuple[int, ...]) -> np.ndarray:
+        if elements not in self._tables:
+            table = np.zeros((max(elements) + 1, max(elements) + 1))
+            for a in elements:
+                for b in elements:
+                    table[a, b] = self.floor(a, b)
+            self._tables[elements] = table
+        return self._tables[elements]
 
     @classmethod
     def from_frames(cls, frames: Sequence[Atoms], factor: float) -> "ContactFloor":
@@ -59,11 +69,7 @@ class ContactFloor:
         """None, or which pair is too close, how close, and against what."""
         if self.factor <= 0 or len(atoms) < 2:
             return None
-        elements = sorted(set(atoms.numbers.tolist()))
-        table = np.zeros((max(elements) + 1, max(elements) + 1))
-        for a in elements:
-            for b in elements:
-                table[a, b] = self.floor(a, b)
+        table = self._table(tuple(sorted(set(atoms.numbers.tolist()))))
         i, j, distance = _pair_distances(atoms, float(table.max()))
         if len(distance) == 0:
             return None

@@ -53,7 +53,7 @@ def train_member(config: TrainConfig) -> Dict[str, Any]:
 def training_time(output: str) -> Dict[str, float]:
     """Wall and CPU seconds of the run in ``output`` over all its sessions (its last.pt keeps them:
     a round interrupted and resumed still counts every minute it trained)."""
-    import torch
+    from eqff.models.io import load_checkpoint
 
-    trainer = torch.load(os.path.join(output, "last.pt"), map_location="cpu", weights_only=True).get("trainer", {})
+    trainer = load_checkpoint(os.path.join(output, "last.pt")).get("trainer", {})
     return {"wall_s": round(float(trainer.get("elapsed_s", 0.0)), 3), "cpu_s": round(float(trainer.get("cpu_s", 0.0)), 3)}

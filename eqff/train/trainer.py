@@ -96,7 +96,7 @@ class Trainer:
         self.elapsed_before = 0.0  # wall time of earlier (interrupted) sessions of this run
         self.cpu_before = 0.0  # CPU time of this process's work in earlier sessions (model cards quote it)
         self.cpu_unrecorded_wall_s = 0.0  # wall time of earlier sessions whose checkpoints kept no CPU time
-        self.machines = [cpu_description()]  # the CPUs of every session, first to last (model cards quote them)
+        self.machines = [cpu_description()]  # the distinct CPUs of the run's sessions, as first seen (model cards quote them)
         if config.resume and os.path.exists(self.last_path):
             self._resume()
         self.model = self.potential
