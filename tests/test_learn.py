@@ -186,7 +186,7 @@ def test_loop_with_one_model_and_its_last_layer_uncertainty(tmp_path):
 
 
 def test_a_failed_label_stops_the_run_or_is_skipped(tmp_path):
-    from eqff.learn.frames_io import write_atomic
+    from eqff.data.frames_io import write_atomic
     from eqff.learn.labellers import LabellingError
     from eqff.learn.stages import label_selected
 

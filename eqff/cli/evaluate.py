@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from eqff.runtime import load_model
     from eqff.runtime.committee import calibrate, uncertainty_metrics
-    from eqff.learn.frames_io import write_atomic
+    from eqff.data.frames_io import write_atomic
     from eqff.train.evaluation import evaluate_file, evaluate_frames, labelled_frames
     from eqff.train.metrics import format_group_table, format_table
     from eqff.train.per_frame import largest_errors, prediction_images

@@ -33,7 +33,7 @@ from eqff.errors import ConfigError, DataError
 from eqff.learn import plots
 from eqff.learn.config import FIXED_ON_RESUME, LearnConfig, save_learn_yaml
 from eqff.learn.contacts import ContactFloor
-from eqff.learn.frames_io import frame_to_atoms, read_images, write_atomic
+from eqff.data.frames_io import frame_to_atoms, read_images, write_atomic
 from eqff.learn.stages import calibrated_committee, explore_and_select, label_selected
 from eqff.learn.state import read_json, write_json_atomic
 from eqff.learn.training import member_config, train_member

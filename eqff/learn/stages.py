@@ -12,7 +12,7 @@ from eqff.learn import plots
 from eqff.learn.config import LearnConfig
 from eqff.learn.contacts import ContactFloor
 from eqff.learn.explore import explore, sigma_histogram
-from eqff.learn.frames_io import read_images, write_atomic
+from eqff.data.frames_io import read_images, write_atomic
 from eqff.learn.labellers import LabellingError, label, make_labeller
 from eqff.learn.select import select_diverse
 from eqff.learn.state import write_json_atomic

@@ -1,6 +1,6 @@
-"""The run's own structure files: extxyz with labels under energy/forces/stress, written
-atomically (a temp file in the same folder, then ``os.replace``), so an interrupted write never
-leaves a half file that a rerun would read."""
+"""Labelled structure files (eqff learn's rounds, eqff evaluate --predictions): extxyz with
+labels under energy/forces/stress, written atomically (a temp file in the same folder, then
+``os.replace``), so an interrupted write never leaves a half file that a rerun would read."""
 from __future__ import annotations
 
 import os
