@@ -21,7 +21,7 @@ def _round(run, k, train_cpu_s, pairs, lost):
     torch.save({"trainer": {"elapsed_s": train_cpu_s + 5.0, "cpu_s": train_cpu_s}}, member / "last.pt")
     record = {"round": k, "training_frames": 100 + 10 * k, "members": [{"checkpoint": str(member / "best.pt")}],
               "times": {"explore": {"cpu_s": 60.0}, "label": {"cpu_s": 120.0}},
-              "explore": {"trajectories": [{"stop_reason": "completed"}, {"stop_reason": "lost"}][:2],
+              "explore": {"trajectories": [{"stop_reason": "completed"}, {"stop_reason": "lost"}],
                           "trajectories_lost": lost},
               "label": {"errors_vs_sigma": [{"sigma": s, "force_error_max": e} for s, e in pairs]}}
     (run / f"round_00{k}" / "round.json").write_text(json.dumps(record))
