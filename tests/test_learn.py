@@ -269,8 +269,20 @@ def test_selection_takes_the_most_uncertain_frames_apart():
     # a lost trajectory's last frame comes first, whatever its σ, and only once
     lost_end = _candidate(0.06, 2, 40)
     picked = select_diverse(candidates + [lost_end], max_frames=3, min_step_gap=0, first=[lost_end])
-    assert [(c.trajectory, c.step) for c in picked] == [(2, 40), (0, 1), (0, 2)]
+    assert [(c.trajectory, c.step) for c in picked] == [(2, 40), (0, 1), (1, 2)]
     assert len(select_diverse(candidates + [lost_end], max_frames=20, min_step_gap=0, first=[lost_end])) == 10
+
+
+def test_one_trajectory_cannot_fill_the_round():
+    # trajectory 0 is uncertain everywhere; 1 and 2 less so: each pass takes every trajectory's best
+    candidates = [_candidate(0.9 - 0.01 * k, 0, 100 * k) for k in range(10)]
+    candidates += [_candidate(0.3, 1, 5), _candidate(0.2, 1, 500), _candidate(0.25, 2, 7)]
+    picked = [(c.trajectory, c.step) for c in select_diverse(candidates, max_frames=5, min_step_gap=10)]
+    assert picked == [(0, 0), (1, 5), (2, 7), (0, 100), (1, 500)]
+    # a lost end counts against its trajectory's gap: (0, 0) is 5 steps from it
+    lost_end = _candidate(0.05, 0, 5)
+    picked = select_diverse(candidates, max_frames=2, min_step_gap=10, first=[lost_end])
+    assert [(c.trajectory, c.step) for c in picked] == [(0, 5), (0, 100)]
 
 
 def test_explorer_needs_an_uncertainty():
