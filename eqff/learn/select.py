@@ -47,8 +47,10 @@ def select_diverse(candidates: Sequence[Candidate], max_frames: int, min_step_ga
     """At most ``max_frames`` candidates: ``first`` (highest σ first), then passes over the
     trajectories, each taking every trajectory's highest-σ frame not yet taken (the pass in order
     of σ); no two frames of one trajectory closer than ``min_step_gap`` steps."""
-    by_sigma = lambda c: (-c.sigma, c.trajectory, c.step)  # noqa: E731 - ties broken by position, reproducibly
     chosen: List[Candidate] = []
+
+    def by_sigma(candidate: Candidate):  # highest σ first; ties broken by position, reproducibly
+        return -candidate.sigma, candidate.trajectory, candidate.step
 
     def apart(candidate: Candidate) -> bool:
         return all(c.trajectory != candidate.trajectory or abs(c.step - candidate.step) >= min_step_gap for c in chosen)
