@@ -31,6 +31,17 @@ def data_path(name: str) -> str:
     return os.path.join(DATA, name)
 
 
+def benchmark_module(name: str):
+    """A script of benchmarks/ (not a package) imported by path, for tests of its pure functions."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", name + ".py")
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def ethanol():
     return ase.io.read(data_path("ethanol_20.xyz"), 0)

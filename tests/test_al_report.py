@@ -1,18 +1,9 @@
 """benchmarks/al_report.py: the round-by-round table of an eqff learn run, from its files."""
-import importlib.util
 import json
-import os
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _report_module():
-    spec = importlib.util.spec_from_file_location("al_report", os.path.join(ROOT, "benchmarks", "al_report.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import benchmark_module
 
 
 def _round(run, k, train_cpu_s, pairs, lost):
@@ -36,7 +27,7 @@ def test_table_sums_rounds_and_ranks_sigma_against_error(tmp_path, capsys, monke
     (checks / "round0_600K.log").write_text("UNSTABLE: 5.160 of 10.0 ps, largest bond deviation 0.9 Å\n")
     (checks / "round1_600K_100ps.log").write_text("STABLE: 100.000 of 100.0 ps, largest bond deviation 0.2 Å\n")
     (checks / "seeds.tsv").write_text("1\t1\tUNSTABLE: 28.760 of 100.0 ps, x\n")
-    report = _report_module()
+    report = benchmark_module("al_report")
     monkeypatch.setattr("sys.argv", ["al_report.py", str(run), "--checks", str(checks)])
     report.main()
     lines = capsys.readouterr().out.splitlines()

@@ -1,15 +1,5 @@
 """benchmarks/speed.py's tables: the linear-scaling ratios it reports (no timing measured here)."""
-import importlib.util
-import os
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _speed_module():
-    spec = importlib.util.spec_from_file_location("speed_harness", os.path.join(ROOT, "benchmarks", "speed.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import benchmark_module
 
 
 def _row(system, atoms, ms, chunked_ms=None):
@@ -23,7 +13,7 @@ def _row(system, atoms, ms, chunked_ms=None):
 
 
 def test_scaling_ratio_of_the_chunked_call_is_per_atom_time_at_12288_over_1536():
-    speed = _speed_module()
+    speed = benchmark_module("speed")
     rows = [_row("water_1536", 1536, 100.0, chunked_ms=120.0), _row("water_12288", 12288, 1600.0, chunked_ms=1056.0)]
     text = speed.tables(rows, {"cpu": "x", "cores": 2, "load_average": [0.0], "eqff_train_processes": "0",
                                "date": "today"}, "cmd")
@@ -35,7 +25,7 @@ def test_scaling_ratio_of_the_chunked_call_is_per_atom_time_at_12288_over_1536()
 
 
 def test_rows_without_the_chunked_call_still_make_tables():
-    speed = _speed_module()
+    speed = benchmark_module("speed")
     rows = [_row("water_1536", 1536, 100.0), _row("water_12288", 12288, 900.0)]
     text = speed.goals(rows)
     assert "chunked" not in text
